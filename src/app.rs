@@ -1,0 +1,93 @@
+//! Application assembly: shared state, the router, and serving with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::ingest::keys::KeyCache;
+use crate::ingest::Writer;
+use crate::store::{Backend, Store};
+use crate::{api, http, ingest, telemetry};
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The group-commit writer.
+    pub writer: Writer,
+    /// Configuration in force.
+    pub config: Arc<Config>,
+    /// Public-key lookups.
+    pub keys: KeyCache,
+    /// Prometheus exposition.
+    pub metrics: PrometheusHandle,
+}
+
+/// A running application's state plus its background tasks, which [`serve`] drains at
+/// shutdown.
+pub struct App {
+    /// The state handed to handlers.
+    pub state: AppState,
+    tasks: JoinSet<()>,
+}
+
+impl App {
+    /// Starts the background writer over `store`.
+    pub fn new(config: Config, store: Store) -> App {
+        let workers = match (config.ingest.writers, store.backend()) {
+            (0, Backend::Sqlite) => 1,
+            (0, Backend::Postgres) => 2,
+            (n, _) => n,
+        };
+        let (writer, tasks) = Writer::spawn(
+            store.clone(),
+            config.ingest.queue_capacity,
+            config.ingest.batch_size,
+            workers,
+        );
+        App {
+            state: AppState {
+                store,
+                writer,
+                config: Arc::new(config),
+                keys: KeyCache::default(),
+                metrics: telemetry::metrics_handle(),
+            },
+            tasks,
+        }
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let app = Router::new()
+        .merge(ingest::router())
+        .merge(api::router())
+        .merge(http::router())
+        .with_state(state);
+    http::layers(app)
+}
+
+/// Serves on an already bound listener until `shutdown` resolves, then finishes in-flight
+/// requests and commits pending batches before returning.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let App { state, mut tasks } = app;
+    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // The router, and with it every writer handle, is gone: the writers drain and stop.
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! Server configuration: documented defaults, an optional TOML file, then `ERRATA_*` /
+//! `DATABASE_URL` environment variables and command-line flags on top (the CLI layer in
+//! `main.rs` applies those through [`Overrides`]).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Everything the server needs to run. Every section has documented defaults, so an empty
+/// file (or none) is a valid configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:9000`.
+    pub bind: SocketAddr,
+    /// `sqlite://path` (default `sqlite://data/errata.db`) or `postgres://…`.
+    pub database_url: String,
+    /// Public base URL used in DSNs and links, e.g. `https://errors.example.com`.
+    /// Default: `http://{bind}`.
+    pub base_url: Option<String>,
+    /// Log format: `auto` (text on a terminal, JSON lines otherwise), `text` or `json`.
+    pub log_format: LogFormat,
+    /// Size limits of ingestion.
+    pub limits: Limits,
+    /// Group-commit writer and backpressure.
+    pub ingest: IngestConfig,
+}
+
+/// Ingestion size limits, in bytes (sentry-protocol.md 3.2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body on the wire and largest decompressed envelope. Default 20 MiB.
+    pub max_envelope_bytes: usize,
+    /// Largest `event` item (decompressed). Default 1 MiB.
+    pub max_event_bytes: usize,
+    /// Most items in one envelope. Default 100.
+    pub max_items: usize,
+}
+
+/// Group-commit and backpressure settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Events waiting for the writer before new ones are refused with 429. Default 5000.
+    pub queue_capacity: usize,
+    /// Most events committed in one transaction. Default 500.
+    pub batch_size: usize,
+    /// Concurrent writer tasks; 0 picks 1 for SQLite (one writer at a time anyway) and 2 for
+    /// PostgreSQL. Default 0.
+    pub writers: usize,
+    /// Seconds an SDK is told to wait in `Retry-After` when the queue is full. Default 1.
+    pub retry_after_secs: u64,
+    /// Trust the first `X-Forwarded-For` entry as the client address (behind a proxy).
+    /// Default false.
+    pub trust_forwarded_for: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Text on a terminal, JSON lines otherwise.
+    #[default]
+    Auto,
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Errors loading the configuration; each names the file and what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (the message names the field).
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The TOML error, naming the field and position.
+        source: Box<toml::de::Error>,
+    },
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            database_url: "sqlite://data/errata.db".into(),
+            base_url: None,
+            log_format: LogFormat::Auto,
+            limits: Limits::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_envelope_bytes: 20 * 1024 * 1024,
+            max_event_bytes: 1024 * 1024,
+            max_items: 100,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 5000,
+            batch_size: 500,
+            writers: 0,
+            retry_after_secs: 1,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// Settings given on the command line or in the environment; `Some` wins over the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Address to listen on [default: 127.0.0.1:9000]
+    #[arg(long, env = "ERRATA_BIND", global = true)]
+    pub bind: Option<SocketAddr>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Public base URL used in DSNs and links (e.g. https://errors.example.com)
+    #[arg(long, env = "ERRATA_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+    /// Log format
+    #[arg(long, env = "ERRATA_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Largest request body / decompressed envelope, bytes [default: 20971520]
+    #[arg(long, env = "ERRATA_MAX_ENVELOPE_BYTES", global = true)]
+    pub max_envelope_bytes: Option<usize>,
+    /// Largest event item, bytes [default: 1048576]
+    #[arg(long, env = "ERRATA_MAX_EVENT_BYTES", global = true)]
+    pub max_event_bytes: Option<usize>,
+    /// Events queued for the writer before answering 429 [default: 5000]
+    #[arg(long, env = "ERRATA_QUEUE_CAPACITY", global = true)]
+    pub queue_capacity: Option<usize>,
+    /// Most events per commit [default: 500]
+    #[arg(long, env = "ERRATA_BATCH_SIZE", global = true)]
+    pub batch_size: Option<usize>,
+    /// Trust X-Forwarded-For for the client address [default: false]
+    #[arg(long, env = "ERRATA_TRUST_FORWARDED_FOR", global = true)]
+    pub trust_forwarded_for: Option<bool>,
+}
+
+impl Config {
+    /// Loads `path` (if given) over the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: shown,
+            source: Box::new(source),
+        })
+    }
+
+    /// Applies command-line / environment overrides.
+    pub fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = o.bind {
+            self.bind = v;
+        }
+        if let Some(v) = &o.database_url {
+            self.database_url.clone_from(v);
+        }
+        if let Some(v) = &o.base_url {
+            self.base_url = Some(v.clone());
+        }
+        if let Some(v) = o.log_format {
+            self.log_format = v;
+        }
+        if let Some(v) = o.max_envelope_bytes {
+            self.limits.max_envelope_bytes = v;
+        }
+        if let Some(v) = o.max_event_bytes {
+            self.limits.max_event_bytes = v;
+        }
+        if let Some(v) = o.queue_capacity {
+            self.ingest.queue_capacity = v.max(1);
+        }
+        if let Some(v) = o.batch_size {
+            self.ingest.batch_size = v.max(1);
+        }
+        if let Some(v) = o.trust_forwarded_for {
+            self.ingest.trust_forwarded_for = v;
+        }
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.base_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// The DSN an SDK uses for a project: `{scheme}://{public_key}@{host}[/{path}]/{project_id}`
+    /// (sentry-protocol.md section 1).
+    pub fn dsn(&self, public_key: &str, project_id: i64) -> String {
+        let base = self.base_url();
+        match base.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{public_key}@{rest}/{project_id}"),
+            None => format!("http://{public_key}@{base}/{project_id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dsn_uses_base_url() {
+        let mut c = Config::default();
+        assert_eq!(c.dsn("abc", 1), "http://abc@127.0.0.1:9000/1");
+        c.base_url = Some("https://errors.example.com/sub/".into());
+        assert_eq!(c.dsn("abc", 42), "https://abc@errors.example.com/sub/42");
+    }
+
+    #[test]
+    fn file_errors_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("errata.toml");
+        std::fs::write(&p, "[limits]\nmax_event_byts = 3\n").unwrap();
+        let err = Config::load(Some(&p)).unwrap_err().to_string();
+        assert!(
+            err.contains("errata.toml") && err.contains("max_event_byts"),
+            "{err}"
+        );
+        std::fs::write(&p, "bind = \"0.0.0.0:9100\"\n[ingest]\nbatch_size = 7\n").unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.ingest.batch_size, 7);
+        assert_eq!(c.bind.port(), 9100);
+    }
+}

@@ -1,0 +1,127 @@
+//! Group commit: events from concurrent requests are queued and committed together, many per
+//! transaction, so a burst of thousands of events per second costs a few fsyncs.
+//!
+//! A request is answered only after the transaction holding its event committed (its
+//! [`Writer::submit`] future resolves then). The queue is bounded: when it is full `submit`
+//! fails at once with [`SubmitError::QueueFull`] and the endpoint answers 429, instead of
+//! letting memory grow.
+
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use crate::store::{InsertOutcome, NewEvent, Store, StoreError};
+
+/// Why an event was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full: the server is over capacity right now.
+    #[error("ingest queue is full")]
+    QueueFull,
+    /// The writer has stopped (shutdown).
+    #[error("writer is shutting down")]
+    Closed,
+    /// The commit failed; nothing of the batch was stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Job {
+    event: NewEvent,
+    reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+}
+
+/// Handle to the writer tasks. Cheap to clone; the tasks stop once every handle is dropped
+/// and the queue is drained.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts `workers` writer tasks sharing one queue of `capacity` events, each committing
+    /// up to `batch_size` events per transaction. Returns the handle and the tasks, to be
+    /// awaited at shutdown so pending batches are committed.
+    pub fn spawn(
+        store: Store,
+        capacity: usize,
+        batch_size: usize,
+        workers: usize,
+    ) -> (Writer, JoinSet<()>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let mut set = JoinSet::new();
+        for _ in 0..workers.max(1) {
+            let store = store.clone();
+            let rx = rx.clone();
+            set.spawn(async move {
+                let mut batch = Vec::with_capacity(batch_size);
+                loop {
+                    {
+                        // One worker fills a batch at a time; the others commit meanwhile.
+                        let mut rx = rx.lock().await;
+                        if rx.recv_many(&mut batch, batch_size.max(1)).await == 0 {
+                            return;
+                        }
+                    }
+                    commit(&store, &mut batch).await;
+                }
+            });
+        }
+        (Writer { tx }, set)
+    }
+
+    /// Queues one event and waits until it is committed.
+    pub async fn submit(&self, event: NewEvent) -> Result<InsertOutcome, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Job { event, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
+            })?;
+        match rx.await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(SubmitError::Closed),
+        }
+    }
+}
+
+async fn commit(store: &Store, batch: &mut Vec<Job>) {
+    let started = Instant::now();
+    let (events, replies): (Vec<NewEvent>, Vec<_>) =
+        batch.drain(..).map(|j| (j.event, j.reply)).unzip();
+    metrics::histogram!("errata_batch_size").record(events.len() as f64);
+    let result = store.insert_events(&events).await;
+    metrics::histogram!("errata_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(outcomes) => {
+            for (outcome, reply) in outcomes.into_iter().zip(replies) {
+                if outcome.duplicate {
+                    metrics::counter!("errata_events_duplicate_total").increment(1);
+                } else {
+                    metrics::counter!("errata_events_accepted_total").increment(1);
+                }
+                if outcome.new_issue {
+                    metrics::counter!("errata_issues_created_total").increment(1);
+                }
+                if outcome.regression {
+                    metrics::counter!("errata_regressions_total").increment(1);
+                }
+                // The requester may have gone away; the event is stored either way.
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, events = events.len(), "group commit failed");
+            let msg = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(match &e {
+                    StoreError::Unavailable(_) => StoreError::Unavailable(msg.clone()),
+                    _ => StoreError::Other(msg.clone()),
+                }));
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Normalization: turns the lenient JSON an SDK sent into one canonical event, once, before
+//! grouping and storage (sentry-protocol.md section 6).
+//!
+//! Fixed stages, each in its own module, all mutating the JSON in place (this runs for every
+//! event; big subtrees are never cloned or re-serialized):
+//!
+//! 1. [`fields`]: legacy `sentry.interfaces.*` aliases, `event_id`, `level`, `platform`, the
+//!    short strings (`release`, `environment`, …), `fingerprint`, object-typed fields;
+//! 2. [`timestamp`]: `timestamp` → RFC 3339 UTC µs, `received` recorded;
+//! 3. [`message`]: message forms → `logentry`;
+//! 4. [`interfaces`]: `exception`/`threads`/`breadcrumbs` → `{"values": [...]}`, stack caps,
+//!    per-frame `in_app` resolution (`in_app` = server verdict, `in_app_sdk` = SDK's value);
+//! 5. [`tags`], [`user`];
+//! 6. [`trim`]: oversized strings;
+//! 7. [`title`]: title and culprit.
+//!
+//! Whatever is dropped or shortened is recorded in the event's `errors` list
+//! (`[{type, name, value}]`, see [`notes`]). Unknown keys are left alone.
+
+mod fields;
+mod interfaces;
+mod message;
+mod notes;
+mod tags;
+mod timestamp;
+mod title;
+mod trim;
+mod user;
+
+#[cfg(test)]
+mod tests;
+
+use serde_json::{Map, Value};
+use std::net::IpAddr;
+
+use crate::protocol::{EventId, Level};
+
+pub use interfaces::{MAX_BREADCRUMBS, MAX_FRAMES};
+pub use message::{render as render_logentry, MAX_MESSAGE_CHARS};
+pub use timestamp::{format_us as format_timestamp_us, parse_rfc3339};
+pub use title::MAX_TITLE_CHARS;
+pub use trim::MAX_STRING_BYTES;
+
+/// Inputs to normalization that do not come from the payload itself.
+#[derive(Debug, Clone)]
+pub struct NormalizeContext {
+    /// When the server received the event, epoch milliseconds.
+    pub received_ms: i64,
+    /// The envelope header's `event_id`, which wins over the payload's.
+    pub envelope_event_id: Option<EventId>,
+    /// The client's address, substituted for `user.ip_address: "{{auto}}"`.
+    pub client_ip: Option<IpAddr>,
+}
+
+/// A normalized event: the canonical JSON plus the fields later stages index.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    /// The event id (envelope header ∥ payload ∥ generated).
+    pub event_id: EventId,
+    /// Event time, epoch milliseconds UTC (receive time when the SDK sent none).
+    pub timestamp_ms: i64,
+    /// Receive time, epoch milliseconds UTC.
+    pub received_ms: i64,
+    /// Severity, defaulted to `error`.
+    pub level: Level,
+    /// `platform`, defaulted to `other`.
+    pub platform: String,
+    /// Display title (sentry-protocol.md 7.4.8), at most 200 characters.
+    pub title: String,
+    /// `transaction`, else the newest in-app frame as `module in function`.
+    pub culprit: Option<String>,
+    /// The event's `transaction`, if any.
+    pub transaction: Option<String>,
+    /// The event's `release`, if any.
+    pub release: Option<String>,
+    /// The event's `environment`, if any.
+    pub environment: Option<String>,
+    /// Identity for counting distinct affected users: `id:…`, `email:…`, `username:…` or `ip:…`.
+    pub user_key: Option<String>,
+    /// Tags as normalized pairs.
+    pub tags: Vec<(String, String)>,
+    /// The normalized event JSON, kept in full.
+    pub event: Value,
+}
+
+/// Normalizes one event payload. Never fails: malformed optional fields are dropped and noted
+/// in the event's `errors` list; a payload that is not even an object becomes an empty event.
+pub fn normalize(event: Value, ctx: &NormalizeContext) -> Normalized {
+    let mut notes = notes::Notes::default();
+    let mut map = match event {
+        Value::Object(map) => map,
+        other => {
+            notes.invalid("", &other);
+            Map::new()
+        }
+    };
+
+    fields::map_aliases(&mut map);
+    let event_id = fields::event_id(&mut map, ctx.envelope_event_id, &mut notes);
+    let received_us = ctx.received_ms.saturating_mul(1000);
+    let timestamp_us = timestamp::normalize(&mut map, received_us, &mut notes);
+    map.insert(
+        "received".to_owned(),
+        Value::String(timestamp::format_us(received_us)),
+    );
+    let level = fields::level(&mut map, &mut notes);
+    let platform = fields::platform(&mut map, &mut notes);
+    let mut strings: [Option<String>; 6] = Default::default();
+    for (slot, &(key, max)) in strings.iter_mut().zip(fields::STRING_FIELDS) {
+        *slot = fields::lenient_string(&mut map, key, max, &mut notes);
+    }
+    let [release, environment, _dist, _server_name, _logger, transaction] = strings;
+    message::normalize(&mut map, &mut notes);
+    interfaces::normalize(&mut map, &platform, &mut notes);
+    let tags = tags::normalize(&mut map, &mut notes);
+    let user_key = user::normalize(&mut map, ctx.client_ip, &mut notes);
+    fields::fingerprint(&mut map, &mut notes);
+    fields::check_objects(&mut map, &mut notes);
+
+    let mut event = Value::Object(map);
+    trim::trim_strings(&mut event, &mut notes);
+    let title = title::title(&event);
+    let culprit = title::culprit(&event);
+    if let Value::Object(map) = &mut event {
+        notes.write_into(map);
+    }
+
+    Normalized {
+        event_id,
+        timestamp_ms: timestamp_us.div_euclid(1000),
+        received_ms: ctx.received_ms,
+        level,
+        platform,
+        title,
+        culprit,
+        transaction,
+        release,
+        environment,
+        user_key,
+        tags,
+        event,
+    }
+}

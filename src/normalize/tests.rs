@@ -1,0 +1,280 @@
+//! Whole-pipeline normalization tests.
+
+use serde_json::{json, Value};
+
+use super::{normalize, NormalizeContext, MAX_STRING_BYTES};
+use crate::protocol::{EventId, Level};
+
+const RECEIVED_MS: i64 = 1_795_000_000_123;
+
+fn ctx() -> NormalizeContext {
+    NormalizeContext {
+        received_ms: RECEIVED_MS,
+        envelope_event_id: None,
+        client_ip: "198.51.100.7".parse().ok(),
+    }
+}
+
+fn errors(ev: &Value) -> Vec<(String, String)> {
+    ev["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or("").to_owned(),
+                e["name"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn defaults_for_an_empty_event() {
+    let n = normalize(json!({}), &ctx());
+    assert_eq!(n.level, Level::Error);
+    assert_eq!(n.platform, "other");
+    assert_eq!(n.timestamp_ms, RECEIVED_MS);
+    assert_eq!(n.received_ms, RECEIVED_MS);
+    assert_eq!(n.title, "<unlabeled event>");
+    assert_eq!(n.culprit, None);
+    assert_eq!(n.event["event_id"], n.event_id.simple());
+    assert_eq!(n.event["timestamp"], "2026-11-18T11:06:40.123000Z");
+    assert_eq!(n.event["received"], "2026-11-18T11:06:40.123000Z");
+    assert_eq!(n.event["level"], "error");
+    assert_eq!(n.event["platform"], "other");
+    assert!(n.event.get("errors").is_none());
+}
+
+#[test]
+fn event_id_precedence() {
+    let header: EventId = "9ec79c33ec9942ab8353589fcb2e04dc"
+        .parse()
+        .expect("valid id");
+    let payload = "AAAAAAAA-BBBB-4CCC-8DDD-EEEEEEEEEEEE";
+    let mut c = ctx();
+    c.envelope_event_id = Some(header);
+    let n = normalize(json!({ "event_id": payload }), &c);
+    assert_eq!(n.event_id, header);
+    assert_eq!(n.event["event_id"], "9ec79c33ec9942ab8353589fcb2e04dc");
+    let n = normalize(json!({ "event_id": payload }), &ctx());
+    assert_eq!(n.event["event_id"], "aaaaaaaabbbb4ccc8dddeeeeeeeeeeee");
+    let n = normalize(json!({ "event_id": "nope" }), &ctx());
+    assert_eq!(n.event["event_id"].as_str().map(str::len), Some(32));
+    assert_eq!(
+        errors(&n.event),
+        [("invalid_data".to_owned(), "event_id".to_owned())]
+    );
+}
+
+#[test]
+fn timestamp_forms() {
+    let n = normalize(
+        json!({"timestamp": "2026-11-22T04:33:10.625591+01:00"}),
+        &ctx(),
+    );
+    assert_eq!(n.event["timestamp"], "2026-11-22T03:33:10.625591Z");
+    assert_eq!(n.timestamp_ms, 1_795_318_390_625);
+    let n = normalize(json!({"timestamp": 1_795_318_390.625_591}), &ctx());
+    assert_eq!(n.event["timestamp"], "2026-11-22T03:33:10.625591Z");
+    let n = normalize(json!({"timestamp": 1_795_318_390}), &ctx());
+    assert_eq!(n.event["timestamp"], "2026-11-22T03:33:10.000000Z");
+    let n = normalize(json!({"timestamp": "garbage"}), &ctx());
+    assert_eq!(n.timestamp_ms, RECEIVED_MS);
+    assert_eq!(
+        errors(&n.event),
+        [("invalid_data".to_owned(), "timestamp".to_owned())]
+    );
+}
+
+#[test]
+fn level_aliases_and_integers() {
+    assert_eq!(normalize(json!({"level": 40}), &ctx()).level, Level::Error);
+    assert_eq!(
+        normalize(json!({"level": 30}), &ctx()).level,
+        Level::Warning
+    );
+    assert_eq!(
+        normalize(json!({"level": "critical"}), &ctx()).level,
+        Level::Fatal
+    );
+    let n = normalize(json!({"level": "log"}), &ctx());
+    assert_eq!((n.level, &n.event["level"]), (Level::Info, &json!("info")));
+}
+
+#[test]
+fn tags_both_forms() {
+    let n = normalize(json!({"tags": {"region": "eu", "ok": false}}), &ctx());
+    let mut tags = n.tags.clone();
+    tags.sort();
+    assert_eq!(
+        tags,
+        [
+            ("ok".to_owned(), "False".to_owned()),
+            ("region".to_owned(), "eu".to_owned())
+        ]
+    );
+    let n = normalize(json!({"tags": [["a b", " 1 "], ["c", 2]]}), &ctx());
+    assert_eq!(n.event["tags"], json!([["a-b", "1"], ["c", "2"]]));
+}
+
+#[test]
+fn logentry_formatting_and_title() {
+    let n = normalize(
+        json!({"logentry": {"message": "User %s exceeded quota %d", "params": ["alice", 5]}}),
+        &ctx(),
+    );
+    assert_eq!(
+        n.event["logentry"]["formatted"],
+        "User alice exceeded quota 5"
+    );
+    assert_eq!(n.event["logentry"]["message"], "User %s exceeded quota %d");
+    assert_eq!(n.title, "User alice exceeded quota 5");
+    let n = normalize(json!({"message": "Nightly export finished"}), &ctx());
+    assert_eq!(
+        n.event["logentry"],
+        json!({"formatted": "Nightly export finished"})
+    );
+    assert!(n.event.get("message").is_none());
+    assert_eq!(n.title, "Nightly export finished");
+}
+
+#[test]
+fn legacy_interfaces_and_exception_title() {
+    let n = normalize(
+        json!({
+            "sentry.interfaces.Exception": {"type": "ZeroDivisionError", "value": "division by zero"},
+            "sentry.interfaces.Message": {"message": "boom", "formatted": null},
+            "culprit": "legacy",
+            "platform": "python",
+            "level": 40,
+        }),
+        &ctx(),
+    );
+    assert_eq!(n.title, "ZeroDivisionError: division by zero");
+    assert_eq!(
+        n.event["exception"],
+        json!({"values": [{"type": "ZeroDivisionError", "value": "division by zero"}]})
+    );
+    assert_eq!(n.event["logentry"], json!({"message": "boom"}));
+    assert_eq!(n.event["culprit"], "legacy");
+}
+
+#[test]
+fn user_auto_ip_and_key() {
+    let n = normalize(
+        json!({"user": {"id": 42, "ip_address": "{{auto}}"}}),
+        &ctx(),
+    );
+    assert_eq!(n.user_key.as_deref(), Some("id:42"));
+    assert_eq!(
+        n.event["user"],
+        json!({"id": "42", "ip_address": "198.51.100.7"})
+    );
+}
+
+#[test]
+fn strings_trimmed_with_marker() {
+    let n = normalize(
+        json!({"extra": {"payload": "x".repeat(MAX_STRING_BYTES * 2)}, "release": "  r1  "}),
+        &ctx(),
+    );
+    let s = n.event["extra"]["payload"].as_str().unwrap_or("");
+    assert!(s.len() <= MAX_STRING_BYTES && s.ends_with('…'));
+    assert_eq!(n.release.as_deref(), Some("r1"));
+    assert_eq!(
+        errors(&n.event),
+        [("value_too_long".to_owned(), "extra.payload".to_owned())]
+    );
+}
+
+#[test]
+fn nan_nulls_are_absent_values() {
+    // The lenient JSON layer turns Python's NaN/Infinity into null before we see the event.
+    let n = normalize(
+        json!({"timestamp": null, "level": null, "release": null, "tags": {"t": null},
+               "extra": {"ratio": null}, "exception": {"values": [{"type": "E", "value": null,
+               "stacktrace": {"frames": [{"function": "f", "lineno": null, "vars": {"x": null}}]}}]}}),
+        &ctx(),
+    );
+    assert_eq!(n.timestamp_ms, RECEIVED_MS);
+    assert_eq!(n.level, Level::Error);
+    assert_eq!(n.release, None);
+    assert!(n.tags.is_empty());
+    assert_eq!(n.title, "E");
+    assert!(n.event.get("errors").is_none(), "{}", n.event["errors"]);
+    assert_eq!(n.event["extra"]["ratio"], Value::Null);
+}
+
+#[test]
+fn garbage_fields_are_recorded_and_the_event_kept() {
+    let n = normalize(
+        json!({
+            "platform": 7, "release": {"v": 1}, "tags": "x", "user": "bob", "contexts": [1],
+            "fingerprint": [{}], "exception": {"values": "x"}, "breadcrumbs": 3,
+            "logentry": {"message": "still here"}, "custom_key": {"kept": true},
+            "errors": [{"type": "sdk_error"}],
+        }),
+        &ctx(),
+    );
+    let names: Vec<String> = errors(&n.event).into_iter().map(|(_, name)| name).collect();
+    for want in [
+        "platform",
+        "release",
+        "tags",
+        "user",
+        "contexts",
+        "fingerprint",
+        "exception.values",
+        "breadcrumbs",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    assert_eq!(n.event["errors"][0], json!({"type": "sdk_error"}));
+    assert_eq!(n.event["custom_key"], json!({"kept": true}));
+    assert_eq!(n.title, "still here");
+    assert_eq!(n.platform, "other");
+    let n = normalize(json!([1, 2]), &ctx());
+    assert_eq!(
+        errors(&n.event),
+        [("invalid_data".to_owned(), String::new())]
+    );
+}
+
+#[test]
+fn frames_in_app_resolved_and_culprit() {
+    let n = normalize(
+        json!({"platform": "python", "transaction": "", "exception": {"values": [{"type": "E",
+        "stacktrace": {"frames": [
+            {"module": "app.views", "function": "index", "in_app": true},
+            {"module": "requests.api", "function": "get", "abs_path": "/venv/lib/site-packages/requests/api.py", "in_app": true},
+        ]}}]}}),
+        &ctx(),
+    );
+    let frames = &n.event["exception"]["values"][0]["stacktrace"]["frames"];
+    assert_eq!(frames[1]["in_app"], false);
+    assert_eq!(frames[1]["in_app_sdk"], true);
+    assert_eq!(n.culprit.as_deref(), Some("app.views in index"));
+    assert_eq!(n.transaction, None);
+}
+
+#[test]
+fn normalizing_is_idempotent_for_grouping() {
+    let raw = json!({"platform": "native", "exception": [{"type": "panic", "stacktrace": {"frames": [
+        {"function": "main", "in_app": true}, {"function": "app::run", "in_app": true}]}}]});
+    let once = normalize(raw.clone(), &ctx());
+    let twice = normalize(once.event.clone(), &ctx());
+    assert_eq!(
+        crate::grouping::group(&once.event),
+        crate::grouping::group(&twice.event)
+    );
+    assert_eq!(
+        crate::grouping::group(&raw),
+        crate::grouping::group(&once.event)
+    );
+    let frame = &twice.event["exception"]["values"][0]["stacktrace"]["frames"][0];
+    assert_eq!(
+        (&frame["in_app"], &frame["in_app_sdk"]),
+        (&json!(false), &json!(true))
+    );
+}

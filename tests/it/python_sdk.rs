@@ -1,0 +1,132 @@
+//! End to end with the real Python `sentry-sdk`: every scenario of
+//! `shared/fixtures/python/generate.py` runs in its own Python process against a live server
+//! (the generator's `--child NAME DSN` mode), then the read API must show the partition the
+//! fixtures README specifies and the event details must have survived.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{fixtures_dir, python_with_sentry_sdk, TestApp};
+
+async fn issue_counts(app: &TestApp) -> BTreeMap<i64, i64> {
+    app.all_issues()
+        .await
+        .iter()
+        .map(|i| (i["id"].as_i64().unwrap_or(0), i["count"].as_i64().unwrap_or(0)))
+        .collect()
+}
+
+async fn latest_event(app: &TestApp, issue_id: i64) -> Value {
+    let events = app.api(&format!("/api/v1/issues/{issue_id}/events?limit=1")).await;
+    let id = events["events"][0]["event_id"].as_str().expect("an event").to_owned();
+    app.event(&id).await["event"].clone()
+}
+
+fn frames(event: &Value) -> Vec<Value> {
+    event["exception"]["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["stacktrace"]["frames"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn sentry_python_scenarios_group_as_labelled() {
+    let Some(python) = python_with_sentry_sdk() else { return };
+    let app = TestApp::spawn().await;
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures_dir().join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let mut issue_of_label: BTreeMap<String, i64> = BTreeMap::new();
+    let mut sent_per_label: BTreeMap<String, i64> = BTreeMap::new();
+
+    for (name, fixture) in manifest["fixtures"].as_object().expect("fixtures") {
+        let before = issue_counts(&app).await;
+        let mut child = tokio::process::Command::new(&python);
+        child
+            .arg(fixtures_dir().join("generate.py"))
+            .args(["--child", name, &app.dsn()])
+            .current_dir(fixtures_dir())
+            .env("PYTHONPATH", fixtures_dir())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONHASHSEED", "0")
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(60), child.output())
+            .await
+            .expect("scenario finishes in time")
+            .expect("python runs");
+        assert!(
+            out.status.code().is_some_and(|c| c == 0 || c == 1),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after = issue_counts(&app).await;
+        let changed: Vec<(i64, i64)> = after
+            .iter()
+            .filter(|(id, n)| before.get(id) != Some(n))
+            .map(|(id, n)| (*id, n - before.get(id).copied().unwrap_or(0)))
+            .collect();
+        match fixture["expected_group"].as_str() {
+            None => assert!(changed.is_empty(), "{name} must not touch any issue: {changed:?}"),
+            Some(label) => {
+                assert_eq!(changed.len(), 1, "{name}: exactly one issue gets the event: {changed:?}");
+                let (issue, delta) = changed[0];
+                assert_eq!(delta, 1, "{name}: one event");
+                if let Some(prev) = issue_of_label.insert(label.to_owned(), issue) {
+                    assert_eq!(prev, issue, "{name}: label {label} split across issues");
+                }
+                *sent_per_label.entry(label.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let mut issues: Vec<i64> = issue_of_label.values().copied().collect();
+    issues.sort_unstable();
+    issues.dedup();
+    assert_eq!(issues.len(), issue_of_label.len(), "different labels, different issues");
+    for (label, issue) in &issue_of_label {
+        let json = app.api(&format!("/api/v1/issues/{issue}")).await;
+        assert_eq!(json["count"].as_i64(), sent_per_label.get(label).copied(), "{label}: {json}");
+        assert!(json["first_seen"].as_str() <= json["last_seen"].as_str(), "{json}");
+    }
+
+    // Details survive: frames with locals, tags, user, breadcrumbs, contexts.
+    let payment = latest_event(&app, issue_of_label["payment-chain"]).await;
+    let frames = frames(&payment);
+    let charge = frames
+        .iter()
+        .find(|f| f["function"] == "charge")
+        .expect("charge frame");
+    assert_eq!(charge["module"], "fixture_app.payments");
+    assert!(charge["context_line"].is_string());
+    assert!(charge["vars"]["order_id"].is_string(), "locals survive: {charge}");
+    assert_eq!(charge["in_app"], true);
+
+    let validate = app.api(&format!("/api/v1/issues/{}", issue_of_label["validate"])).await;
+    assert_eq!(validate["count"], 3);
+    // context_rich is one of the three events of the validate issue: the one with a user.
+    let listed = app.api(&format!("/api/v1/issues/{}/events", issue_of_label["validate"])).await;
+    let mut rich = Value::Null;
+    for e in listed["events"].as_array().expect("events") {
+        let event = app.event(e["event_id"].as_str().expect("id")).await["event"].clone();
+        if event["user"].is_object() {
+            rich = event;
+        }
+    }
+    let tags: Vec<(String, String)> = serde_json::from_value(rich["tags"].clone()).expect("tag pairs");
+    assert!(tags.contains(&("customer.tier".into(), "gold".into())), "{tags:?}");
+    assert!(tags.contains(&("region".into(), "eu-west-1".into())), "{tags:?}");
+    assert_eq!(rich["user"]["email"], "jane@example.com");
+    assert_eq!(rich["user"]["ip_address"], "127.0.0.1", "{{auto}} replaced by the client address");
+    assert_eq!(rich["contexts"]["order"]["currency"], "EUR");
+    assert_eq!(rich["level"], "fatal");
+    assert_eq!(rich["dist"], "build-42");
+    let crumbs = rich["breadcrumbs"]["values"].as_array().expect("breadcrumbs");
+    assert!(crumbs.iter().any(|c| c["category"] == "auth"), "{crumbs:?}");
+    assert!(crumbs.iter().any(|c| c["type"] == "http"), "{crumbs:?}");
+    assert_eq!(validate["user_count"], 1, "only the rich event names a user");
+    app.stop().await;
+}
