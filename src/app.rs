@@ -36,6 +36,7 @@ pub struct App {
     /// The state handed to handlers.
     pub state: AppState,
     tasks: JoinSet<()>,
+    notifier: Option<crate::notify::NotifierHandle>,
 }
 
 impl App {
@@ -52,7 +53,9 @@ impl App {
             config.ingest.batch_size,
             workers,
         );
+        let notifier = spawn_notifier(&config, &store);
         App {
+            notifier,
             state: AppState {
                 store,
                 writer,
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::router())
         .merge(api::router())
         .merge(http::router())
+        .merge(crate::web::router(state.clone()))
         .with_state(state);
     http::layers(app)
 }
@@ -82,12 +86,35 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let App { state, mut tasks } = app;
+    let App {
+        state,
+        mut tasks,
+        notifier,
+    } = app;
     let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
     // The router, and with it every writer handle, is gone: the writers drain and stop.
     while tasks.join_next().await.is_some() {}
+    // Everything committed now has its outbox rows; the worker finishes its round and stops.
+    if let Some(notifier) = notifier {
+        notifier.shutdown().await;
+    }
     Ok(())
+}
+
+/// Starts the notification worker unless `[notify] enabled = false`. A configuration it
+/// cannot use is logged and leaves notifications off (`errata serve` refuses it earlier).
+fn spawn_notifier(config: &Config, store: &Store) -> Option<crate::notify::NotifierHandle> {
+    if !config.notify.enabled {
+        return None;
+    }
+    match crate::notify::Notifier::new(store.clone(), config) {
+        Ok(n) => Some(n.spawn()),
+        Err(e) => {
+            tracing::error!(error = %e, "notifications disabled");
+            None
+        }
+    }
 }

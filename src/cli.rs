@@ -36,6 +36,12 @@ pub enum Command {
     /// Manage read-API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Notifications: test channels, show their health, manage project channels and rules
+    #[command(subcommand)]
+    Notify(crate::notify::cli::NotifyCommand),
+    /// Manage users of the web issue browser
+    #[command(subcommand)]
+    User(crate::web::cli::UserCommand),
 }
 
 /// `errata project …`
@@ -86,10 +92,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", store.create_token(&name).await?);
             Ok(())
         }
+        Command::Notify(cmd) => Ok(crate::notify::cli::run(cmd, &config, &store).await?),
+        Command::User(cmd) => crate::web::cli::run(cmd, &store).await,
     }
 }
 
 async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
+    // A bad admins list is a configuration error: refuse to start rather than run silently.
+    crate::notify::rules::config_channels(&config.notify)
+        .context("invalid notification settings")?;
     let projects = store.list_projects().await?;
     if projects.is_empty() {
         let p = store.create_project("default").await?;
@@ -100,6 +111,7 @@ async fn serve(config: Config, store: Store) -> anyhow::Result<()> {
             tracing::info!(project = %p.name, dsn = %config.dsn(&p.public_key, p.id), "project");
         }
     }
+    crate::web::cli::first_start_hint(&config, &store).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;

@@ -24,6 +24,8 @@ pub struct Config {
     pub limits: Limits,
     /// Group-commit writer and backpressure.
     pub ingest: IngestConfig,
+    /// Notifications: recipients, SMTP, storm control, retries (`[notify]`).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// Ingestion size limits, in bytes (sentry-protocol.md 3.2).
@@ -99,6 +101,7 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             limits: Limits::default(),
             ingest: IngestConfig::default(),
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }
@@ -155,6 +158,27 @@ pub struct Overrides {
     /// Trust X-Forwarded-For for the client address [default: false]
     #[arg(long, env = "ERRATA_TRUST_FORWARDED_FOR", global = true)]
     pub trust_forwarded_for: Option<bool>,
+    /// Global notification recipients: "Jose <jose@example.com>, Adin <adin@example.com>"
+    #[arg(long, env = "ERRATA_ADMINS", global = true)]
+    pub admins: Option<String>,
+    /// SMTP relay host for notification e-mail
+    #[arg(long, env = "ERRATA_SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+    /// SMTP relay port [default: 25, 587 or 465 by TLS mode]
+    #[arg(long, env = "ERRATA_SMTP_PORT", global = true)]
+    pub smtp_port: Option<u16>,
+    /// SMTP transport security [default: starttls]
+    #[arg(long, env = "ERRATA_SMTP_TLS", global = true)]
+    pub smtp_tls: Option<crate::notify::SmtpTls>,
+    /// SMTP login user
+    #[arg(long, env = "ERRATA_SMTP_USERNAME", global = true)]
+    pub smtp_username: Option<String>,
+    /// SMTP login password
+    #[arg(long, env = "ERRATA_SMTP_PASSWORD", global = true, hide_env_values = true)]
+    pub smtp_password: Option<crate::notify::Secret>,
+    /// Sender of notification e-mail [default: Errata <errata@localhost>]
+    #[arg(long, env = "ERRATA_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
 }
 
 impl Config {
@@ -203,6 +227,7 @@ impl Config {
         if let Some(v) = o.trust_forwarded_for {
             self.ingest.trust_forwarded_for = v;
         }
+        self.notify.apply(o);
     }
 
     /// The public base URL without a trailing slash.

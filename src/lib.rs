@@ -12,10 +12,12 @@ pub mod grouping;
 pub mod http;
 pub mod ingest;
 pub mod normalize;
+pub mod notify;
 pub mod protocol;
 pub mod store;
 pub mod telemetry;
 pub mod timefmt;
+pub mod web;
 
 mod app;
 pub use app::*;

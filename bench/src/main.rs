@@ -59,6 +59,10 @@ struct Args {
     /// Read-API base URL [default: scheme, host and path prefix of the DSN]
     #[arg(long)]
     api: Option<Url>,
+    /// Another server of the same project (base URL, e.g. `http://127.0.0.1:9001`); repeat
+    /// for more. Connections are spread round-robin over the DSN's server and these.
+    #[arg(long = "also")]
+    also: Vec<Url>,
     /// Write the ids of acknowledged events here, one per line
     #[arg(long)]
     ids_out: Option<std::path::PathBuf>,
@@ -225,8 +229,16 @@ async fn real_main(args: Args) -> anyhow::Result<bool> {
         None => (None, None),
     };
 
+    let mut envelope_urls = vec![target.envelope_url.clone()];
+    for base in &args.also {
+        envelope_urls.push(Url::parse(&format!(
+            "{}/api/{}/envelope/",
+            base.as_str().trim_end_matches('/'),
+            target.project_id
+        ))?);
+    }
     let cfg = RunConfig {
-        envelope_url: target.envelope_url.clone(),
+        envelope_urls: envelope_urls.clone(),
         auth_header: format!(
             "Sentry sentry_key={}, sentry_version=7, sentry_client=errata-bench/{}",
             target.public_key,
@@ -281,7 +293,11 @@ async fn real_main(args: Args) -> anyhow::Result<bool> {
     };
 
     let info = report::RunInfo {
-        target: target.envelope_url.to_string(),
+        target: envelope_urls
+            .iter()
+            .map(Url::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
         events_planned: events,
         issues: args.issues.max(1),
         concurrency: args.concurrency,
@@ -306,6 +322,13 @@ async fn real_main(args: Args) -> anyhow::Result<bool> {
             eprintln!("errata-bench: FAIL: {p}");
         }
         ok &= v.ok;
+    }
+    if result.stats.missing_retry_after > 0 {
+        eprintln!(
+            "errata-bench: FAIL: {} answers 429 without a usable Retry-After",
+            result.stats.missing_retry_after
+        );
+        ok = false;
     }
     if result.stats.wrong_ack_id > 0 {
         eprintln!(

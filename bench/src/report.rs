@@ -57,6 +57,8 @@ pub fn render(
         "failed": s.failed,
         "ambiguous": s.ambiguous,
         "wrong_ack_id": s.wrong_ack_id,
+        "missing_retry_after": s.missing_retry_after,
+        "client_cpu_s": client_cpu_seconds(),
         "elapsed_s": round3(secs),
         "events_per_s": if secs > 0.0 { round3(s.accepted as f64 / secs) } else { 0.0 },
         "mb_per_s": if secs > 0.0 { round3(s.bytes_sent as f64 / secs / 1e6) } else { 0.0 },
@@ -75,4 +77,18 @@ pub fn render(
             (None, None) => Value::Null,
         },
     })
+}
+
+/// CPU seconds (user + system) this process used so far, from `/proc/self/stat` (Linux; `None`
+/// elsewhere). On a 2-core machine the generator competes with the server, so the report says
+/// how much it took.
+fn client_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux architecture we run on.
+    Some(round3((utime + stime) / 100.0))
 }

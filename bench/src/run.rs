@@ -27,8 +27,9 @@ use crate::zipf::Zipf;
 /// What to send and how hard.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// `…/api/{project_id}/envelope/`.
-    pub envelope_url: Url,
+    /// `…/api/{project_id}/envelope/` of each server; worker `w` sends to `w % len`
+    /// (several servers behind one database, without a load balancer).
+    pub envelope_urls: Vec<Url>,
     /// Value of `X-Sentry-Auth`.
     pub auth_header: String,
     /// Stop after this many events have been started.
@@ -73,6 +74,8 @@ pub struct WorkerStats {
     pub ambiguous: u64,
     /// 200 answers whose body did not name the event id we sent.
     pub wrong_ack_id: u64,
+    /// 429 answers without a parsable `Retry-After` (the protocol requires one).
+    pub missing_retry_after: u64,
     /// Latency of the acknowledged request, µs.
     pub latency_us: Vec<u32>,
     /// From the first attempt to the acknowledgement (includes retries and back-off), µs.
@@ -162,6 +165,7 @@ fn merge(total: &mut WorkerStats, w: WorkerStats) {
     total.failed += w.failed;
     total.ambiguous += w.ambiguous;
     total.wrong_ack_id += w.wrong_ack_id;
+    total.missing_retry_after += w.missing_retry_after;
     total.latency_us.extend(w.latency_us);
     total.end_to_end_us.extend(w.end_to_end_us);
     total.max_schedule_lag_us = total.max_schedule_lag_us.max(w.max_schedule_lag_us);
@@ -218,6 +222,7 @@ async fn worker(
 ) -> anyhow::Result<WorkerStats> {
     let cfg = &shared.cfg;
     let mut stats = WorkerStats::default();
+    let url = cfg.envelope_urls[(w as usize) % cfg.envelope_urls.len().max(1)].clone();
     // The issue mix is reproducible per seed; event ids come from the OS so that two runs
     // with the same seed never collide in the server's (project, event id) key.
     let mut mix = StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(w));
@@ -270,6 +275,7 @@ async fn worker(
             let t0 = Instant::now();
             let outcome = attempt(
                 &client,
+                &url,
                 cfg,
                 &headers,
                 body.clone(),
@@ -318,6 +324,7 @@ async fn worker(
 )]
 async fn attempt(
     client: &reqwest::Client,
+    url: &Url,
     cfg: &RunConfig,
     headers: &HeaderMap,
     body: Bytes,
@@ -327,7 +334,7 @@ async fn attempt(
     uncertain: &mut bool,
 ) -> Outcome {
     let res = client
-        .post(cfg.envelope_url.clone())
+        .post(url.clone())
         .headers(headers.clone())
         .timeout(cfg.request_timeout)
         .body(body)
@@ -384,6 +391,7 @@ async fn attempt(
     );
     if status == StatusCode::TOO_MANY_REQUESTS {
         if retry_after.is_none() {
+            stats.missing_retry_after += 1;
             sample_error(stats, "429 without a usable Retry-After".into());
         }
         Outcome::Retry(retry_after.unwrap_or(Duration::from_secs(1)))

@@ -6,6 +6,8 @@
 //! Errata benches run first; its guard is dropped before sentry is initialised, so sentry's
 //! panic hook (chained after errata's) only pays errata's one atomic load for a disabled SDK.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,14 +64,13 @@ fn errata_options() -> errata::ClientOptions {
 }
 
 fn sentry_options() -> sentry::ClientOptions {
-    sentry::ClientOptions {
-        dsn: "http://public@127.0.0.1:1/1".parse().ok(),
-        transport: Some(Arc::new(|_: &sentry::ClientOptions| {
-            Arc::new(NoopSentry) as Arc<dyn sentry::Transport>
-        })),
-        attach_stacktrace: true,
-        ..Default::default()
-    }
+    let mut o = sentry::ClientOptions::default();
+    o.dsn = "http://public@127.0.0.1:1/1".parse().ok();
+    o.transport = Some(Arc::new(|_: &sentry::ClientOptions| {
+        Arc::new(NoopSentry) as Arc<dyn sentry::Transport>
+    }));
+    o.attach_stacktrace = true;
+    o
 }
 
 /// Runs `iters` panics on a long-lived non-main thread (which survives each one).
@@ -120,7 +121,9 @@ fn errata_benches(c: &mut Criterion) {
     let guard = errata::init(errata_options());
     let err = app_error();
     let mut g = c.benchmark_group("capture_error");
-    g.bench_function("errata", |b| b.iter(|| errata::capture_error(black_box(&err))));
+    g.bench_function("errata", |b| {
+        b.iter(|| errata::capture_error(black_box(&err)))
+    });
     g.finish();
     guard.flush(Duration::from_secs(10));
 
@@ -181,7 +184,9 @@ fn sentry_benches(c: &mut Criterion) {
     let _guard = sentry::init(sentry_options());
     let err = app_error();
     let mut g = c.benchmark_group("capture_error");
-    g.bench_function("sentry", |b| b.iter(|| sentry::capture_error(black_box(&err))));
+    g.bench_function("sentry", |b| {
+        b.iter(|| sentry::capture_error(black_box(&err)))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("capture_message");

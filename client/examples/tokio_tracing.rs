@@ -19,7 +19,8 @@ async fn handle_order(order_id: u64, customer: &'static str) -> Result<(), std::
 
 #[tracing::instrument]
 fn parse_amount(raw: &str) -> u64 {
-    raw.parse().unwrap_or_else(|e| panic!("bad amount {raw:?}: {e}"))
+    raw.parse()
+        .unwrap_or_else(|e| panic!("bad amount {raw:?}: {e}"))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -301,7 +301,10 @@ fn starts_with_segment(func: &str, prefix: &str) -> bool {
     if prefix.starts_with('_') || prefix.starts_with("rust_") {
         func.starts_with(prefix)
     } else {
-        func == prefix || func.strip_prefix(prefix).is_some_and(|r| r.starts_with("::"))
+        func == prefix
+            || func
+                .strip_prefix(prefix)
+                .is_some_and(|r| r.starts_with("::"))
     }
 }
 
@@ -349,7 +352,10 @@ mod tests {
             ..Frame::default()
         };
         assert!(r.is_in_app(&mk("myapp::run", "/src/myapp/src/main.rs")));
-        assert!(!r.is_in_app(&mk("std::rt::lang_start", "/rustc/abc/library/std/src/rt.rs")));
+        assert!(!r.is_in_app(&mk(
+            "std::rt::lang_start",
+            "/rustc/abc/library/std/src/rt.rs"
+        )));
         assert!(!r.is_in_app(&mk(
             "serde_json::de::from_str",
             "/home/u/.cargo/registry/src/index.crates.io-1/serde_json-1.0/src/de.rs"

@@ -13,7 +13,7 @@ pub fn add_breadcrumb(crumb: Breadcrumb) {
     if !crate::client::any_client_active() {
         return;
     }
-    Hub::with_current(|hub| hub.add_breadcrumb(crumb));
+    Hub::with_current_internal(|hub| hub.add_breadcrumb(crumb));
 }
 
 /// Adds a breadcrumb built only when the SDK is enabled.
@@ -23,5 +23,5 @@ pub fn add_breadcrumb_with(f: impl FnOnce() -> Breadcrumb) {
         return;
     }
     let crumb = f();
-    Hub::with_current(|hub| hub.add_breadcrumb(crumb));
+    Hub::with_current_internal(|hub| hub.add_breadcrumb(crumb));
 }

@@ -102,9 +102,12 @@ impl Client {
                 debug: options.debug,
             };
             let mut processor = Processor::new(&options);
-            match Worker::spawn(options.queue_size, t, config, move |p: Box<PendingEvent>, shared: &Shared| {
-                processor.process(*p, shared)
-            }) {
+            match Worker::spawn(
+                options.queue_size,
+                t,
+                config,
+                move |p: Box<PendingEvent>, shared: &Shared| processor.process(*p, shared),
+            ) {
                 Ok(w) => Some(w),
                 Err(e) => {
                     if options.debug {
@@ -288,7 +291,10 @@ impl Processor {
             let mut m = serde_json::Map::new();
             for g in unmatched {
                 let vars: serde_json::Map<String, Value> = g.vars.into_iter().collect();
-                m.insert(format!("{} ({}:{})", g.function, g.file, g.line), vars.into());
+                m.insert(
+                    format!("{} ({}:{})", g.function, g.file, g.line),
+                    vars.into(),
+                );
             }
             event.extra.insert("locals".into(), Value::Object(m));
         }

@@ -51,7 +51,10 @@ fn os_context() -> Value {
         let rel = os_release();
         os.insert(
             "name".into(),
-            rel.get("NAME").cloned().unwrap_or_else(|| "Linux".into()).into(),
+            rel.get("NAME")
+                .cloned()
+                .unwrap_or_else(|| "Linux".into())
+                .into(),
         );
         if let Some(v) = rel.get("VERSION_ID") {
             os.insert("version".into(), v.clone().into());

@@ -121,6 +121,23 @@ impl Hub {
         }
     }
 
+    /// Like [`Hub::with_current`] without touching the `Arc` count, for callbacks that never
+    /// run user code (they must not switch hubs).
+    #[inline]
+    pub(crate) fn with_current_internal<R>(f: impl FnOnce(&Hub) -> R) -> R {
+        let mut f = Some(f);
+        let fast = CURRENT.try_with(|c| {
+            let slot = c.try_borrow().ok()?;
+            let hub = slot.as_ref()?;
+            f.take().map(|f| f(hub))
+        });
+        match (fast, f.take()) {
+            (Ok(Some(r)), _) => r,
+            (_, Some(f)) => Hub::with_current(|h| f(h)),
+            (_, None) => unreachable_fallback(),
+        }
+    }
+
     /// Makes `hub` current while `f` runs (restored afterwards, also on panic).
     pub fn run<R>(hub: Arc<Hub>, f: impl FnOnce() -> R) -> R {
         struct Restore(Option<Arc<Hub>>);

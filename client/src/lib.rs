@@ -4,6 +4,7 @@
 //! # Quick start
 //!
 //! ```no_run
+//! # #[allow(clippy::needless_doctest_main)]
 //! fn main() {
 //!     // DSN from the argument, or ERRATA_DSN / SENTRY_DSN; none at all disables the SDK.
 //!     let _guard = errata::init(
@@ -109,10 +110,7 @@ impl Drop for ClientGuard {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
             let main = Hub::main();
-            if main
-                .client()
-                .is_some_and(|c| Arc::ptr_eq(&c, &client))
-            {
+            if main.client().is_some_and(|c| Arc::ptr_eq(&c, &client)) {
                 main.bind_client(None);
             }
             client.close(client.options().shutdown_timeout);
@@ -361,7 +359,11 @@ pub fn capture_anyhow(err: &anyhow::Error) -> EventId {
             let frames = integrations::parse_std_backtrace(&bt.to_string());
             values[last].stacktrace = Some(protocol::Stacktrace { frames });
         } else {
-            stack = Some((StackTarget::Exception(last), RawStack::capture(), Trim::Capture));
+            stack = Some((
+                StackTarget::Exception(last),
+                RawStack::capture(),
+                Trim::Capture,
+            ));
         }
         if let Some(m) = values[last].mechanism.as_mut() {
             m.ty = "anyhow".to_owned();

@@ -15,7 +15,7 @@
 //! Names matching the secret list are sent as `[Filtered]` without calling their `Debug`; other
 //! values are cut at `max_value_length` bytes by a writer that stops formatting there.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt::{self, Debug, Write as _};
 use std::marker::PhantomData;
 
@@ -44,9 +44,19 @@ struct Entry {
     token: u32,
 }
 
+/// The registrations of one thread plus the next guard token (one thread-local, one lookup).
+struct Stack {
+    entries: Vec<Entry>,
+    next_token: u32,
+}
+
 thread_local! {
-    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
-    static NEXT_TOKEN: Cell<u32> = const { Cell::new(1) };
+    static STACK: RefCell<Stack> = const {
+        RefCell::new(Stack {
+            entries: Vec::new(),
+            next_token: 1,
+        })
+    };
 }
 
 /// Keeps variables registered until the end of the scope; created by
@@ -71,6 +81,7 @@ impl LocalsGuard<'_> {
 }
 
 impl Drop for LocalsGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.count == 0 {
             return;
@@ -81,17 +92,20 @@ impl Drop for LocalsGuard<'_> {
             // leaving entries behind would leave dangling references, so the fallback clears all.
             match s.try_borrow_mut() {
                 Ok(mut s) => {
-                    let len = s.len();
-                    if len >= count && s[len - 1].token == token && s[len - count].token == token
-                    {
-                        s.truncate(len - count);
+                    let e = &mut s.entries;
+                    let len = e.len();
+                    if len >= count && e[len - 1].token == token && e[len - count].token == token {
+                        e.truncate(len - count);
                     } else {
                         // Guards of interleaved async tasks on one thread can drop out of order.
-                        s.retain(|e| e.token != token);
+                        e.retain(|x| x.token != token);
                     }
                 }
                 Err(_) => {
-                    s.replace(Vec::new());
+                    s.replace(Stack {
+                        entries: Vec::new(),
+                        next_token: 1,
+                    });
                 }
             }
         });
@@ -134,6 +148,7 @@ pub mod erased {
     /// guarantees this by binding the guard to a hygienic local declared after the variables,
     /// which user code cannot name, so it is dropped at the end of the scope before them.
     #[doc(hidden)]
+    #[inline]
     pub unsafe fn register<'a>(
         site: &'static LocalsSite,
         function: &'static str,
@@ -142,19 +157,14 @@ pub mod erased {
         if !crate::client::any_client_active() || vars.is_empty() {
             return LocalsGuard::inactive();
         }
-        let token = NEXT_TOKEN
-            .try_with(|t| {
-                let v = t.get();
-                t.set(v.wrapping_add(1).max(1));
-                v
-            })
-            .unwrap_or(0);
         let pushed = STACK.try_with(|s| {
             let Ok(mut s) = s.try_borrow_mut() else {
-                return false;
+                return None;
             };
-            if s.capacity() == 0 {
-                s.reserve(64);
+            let token = s.next_token;
+            s.next_token = token.wrapping_add(1).max(1);
+            if s.entries.capacity() == 0 {
+                s.entries.reserve(64);
             }
             for (name, value) in vars {
                 let ptr: NonNull<dyn Debug + 'a> = NonNull::from(*value);
@@ -166,7 +176,7 @@ pub mod erased {
                         ptr,
                     )
                 };
-                s.push(Entry {
+                s.entries.push(Entry {
                     name,
                     value: ErasedRef(ptr),
                     site,
@@ -174,9 +184,9 @@ pub mod erased {
                     token,
                 });
             }
-            true
+            Some(token)
         });
-        if pushed == Ok(true) {
+        if let Ok(Some(token)) = pushed {
             LocalsGuard {
                 token,
                 count: vars.len() as u32,
@@ -209,7 +219,11 @@ pub mod erased {
     /// Formats the registered values of this thread.
     pub(crate) fn snapshot(secret_names: &[String], max_len: usize) -> Vec<CapturedLocals> {
         let entries: Vec<Entry> = STACK
-            .try_with(|s| s.try_borrow().map(|s| s.clone()).unwrap_or_default())
+            .try_with(|s| {
+                s.try_borrow()
+                    .map(|s| s.entries.clone())
+                    .unwrap_or_default()
+            })
             .unwrap_or_default();
         let mut out: Vec<CapturedLocals> = Vec::new();
         for e in entries {

@@ -40,9 +40,13 @@ pub fn install_panic_hook() {
 
 /// The panic's message (`&str`/`String` payloads; others are opaque).
 pub fn message_from_info(info: &PanicHookInfo<'_>) -> String {
-    match info.payload_as_str() {
-        Some(s) => s.to_owned(),
-        None => "Box<dyn Any>".to_owned(),
+    let payload = info.payload();
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_owned()
     }
 }
 

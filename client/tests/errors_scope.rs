@@ -1,6 +1,8 @@
 //! Error chains, scopes across `.await`, secret filtering, tracing span locals and the
 //! disabled SDK.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,11 +70,19 @@ fn error_chain_has_three_values_innermost_first() {
     assert_eq!(values[2]["mechanism"]["handled"], true);
     let frames = values[2]["stacktrace"]["frames"].as_array().unwrap();
     let last = frames.last().unwrap();
-    assert!(last["function"].as_str().unwrap().ends_with("start_service"), "{last}");
+    assert!(
+        last["function"]
+            .as_str()
+            .unwrap()
+            .ends_with("start_service"),
+        "{last}"
+    );
     assert_eq!(last["in_app"], true);
     assert_eq!(last["vars"]["api_token"], "[Filtered]");
     assert_eq!(last["vars"]["retries"], "2");
-    assert!(frames.iter().all(|f| !f["function"].as_str().unwrap_or("").starts_with("errata::")));
+    assert!(frames
+        .iter()
+        .all(|f| !f["function"].as_str().unwrap_or("").starts_with("errata::")));
 }
 
 #[test]
@@ -84,10 +94,16 @@ fn dyn_error_and_message_capture() {
         errata::capture_message("something odd", Level::Warning);
     });
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0]["exception"]["values"][0]["value"], "invalid digit found in string");
+    assert_eq!(
+        events[0]["exception"]["values"][0]["value"],
+        "invalid digit found in string"
+    );
     assert_eq!(events[1]["message"], "something odd");
     assert_eq!(events[1]["level"], "warning");
-    assert_eq!(events[1]["breadcrumbs"]["values"][0]["message"], "user logged in");
+    assert_eq!(
+        events[1]["breadcrumbs"]["values"][0]["message"],
+        "user logged in"
+    );
     assert!(events[1]["threads"]["values"][0]["stacktrace"]["frames"].is_array());
 }
 
@@ -223,4 +239,21 @@ mod tracing_layer {
         let crumbs = events[0]["breadcrumbs"]["values"].as_array().unwrap();
         assert_eq!(crumbs.last().unwrap()["message"], "charging customer");
     }
+}
+
+#[cfg(feature = "log")]
+#[test]
+fn log_records_become_breadcrumbs() {
+    let logger = errata::integrations::log::ErrataLogger::new(None::<Box<dyn log::Log>>);
+    log::set_boxed_logger(Box::new(logger)).unwrap();
+    log::set_max_level(log::LevelFilter::Info);
+    let events = errata::test::with_captured_events(|| {
+        log::info!(target: "db", "connected to {}", "primary");
+        log::debug!("too chatty to keep");
+        errata::capture_message("after log", Level::Info);
+    });
+    let crumbs = events[0]["breadcrumbs"]["values"].as_array().unwrap();
+    assert_eq!(crumbs.len(), 1);
+    assert_eq!(crumbs[0]["category"], "db");
+    assert_eq!(crumbs[0]["message"], "connected to primary");
 }

@@ -1,6 +1,8 @@
 //! A panic caught by `catch_unwind` produces an event with the message, location, thread name,
 //! in-app frames with this file's line numbers, source context and locals at the panic point.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -37,10 +39,11 @@ fn frames(ev: &Value) -> Vec<Value> {
 
 #[test]
 fn panic_event_has_location_frames_context_and_locals() {
-    let events = errata::test::with_captured_events_options(ClientOptions::new().debug(false), || {
-        let r = std::panic::catch_unwind(|| handle_request("req-7"));
-        assert!(r.is_err());
-    });
+    let events =
+        errata::test::with_captured_events_options(ClientOptions::new().debug(false), || {
+            let r = std::panic::catch_unwind(|| handle_request("req-7"));
+            assert!(r.is_err());
+        });
     assert_eq!(events.len(), 1);
     let ev = &events[0];
     assert_eq!(ev["level"], "fatal");
@@ -54,15 +57,27 @@ fn panic_event_has_location_frames_context_and_locals() {
     assert_eq!(exc["mechanism"]["data"]["location"], loc);
 
     let thread = &ev["threads"]["values"][0];
-    assert_eq!(thread["name"], "panic_event_has_location_frames_context_and_locals");
+    assert_eq!(
+        thread["name"],
+        "panic_event_has_location_frames_context_and_locals"
+    );
 
     let frames = frames(ev);
     let last = frames.last().expect("frames");
-    assert!(last["function"].as_str().unwrap().ends_with("checkout"), "{last}");
+    assert!(
+        last["function"].as_str().unwrap().ends_with("checkout"),
+        "{last}"
+    );
     assert_eq!(last["in_app"], true);
     assert_eq!(last["lineno"], PANIC_LINE.load(Ordering::SeqCst));
-    assert!(last["abs_path"].as_str().unwrap().ends_with("tests/panic_capture.rs"));
-    assert!(last["context_line"].as_str().unwrap().contains("panic!(\"checkout failed"));
+    assert!(last["abs_path"]
+        .as_str()
+        .unwrap()
+        .ends_with("tests/panic_capture.rs"));
+    assert!(last["context_line"]
+        .as_str()
+        .unwrap()
+        .contains("panic!(\"checkout failed"));
     assert_eq!(last["pre_context"].as_array().unwrap().len(), 5);
     assert_eq!(last["post_context"].as_array().unwrap().len(), 5);
     assert_eq!(last["vars"]["user_id"], "42");
@@ -71,7 +86,13 @@ fn panic_event_has_location_frames_context_and_locals() {
     assert_eq!(last["vars"]["password"], "[Filtered]");
 
     let caller = &frames[frames.len() - 2];
-    assert!(caller["function"].as_str().unwrap().ends_with("handle_request"), "{caller}");
+    assert!(
+        caller["function"]
+            .as_str()
+            .unwrap()
+            .ends_with("handle_request"),
+        "{caller}"
+    );
     assert_eq!(caller["lineno"], CALL_LINE.load(Ordering::SeqCst));
     assert_eq!(caller["vars"]["request_id"], "\"req-7\"");
     assert_eq!(caller["vars"]["cart"], "[1, 2, 3]");
@@ -80,9 +101,15 @@ fn panic_event_has_location_frames_context_and_locals() {
     for f in &frames {
         let func = f["function"].as_str().unwrap_or("");
         assert!(!func.starts_with("errata::"), "sdk frame reported: {func}");
-        assert!(!func.contains("panicking::begin_panic"), "machinery kept: {func}");
+        assert!(
+            !func.contains("panicking::begin_panic"),
+            "machinery kept: {func}"
+        );
         if f["in_app"] == true {
-            assert!(func.starts_with("panic_capture::"), "unexpected in-app frame {func}");
+            assert!(
+                func.starts_with("panic_capture::"),
+                "unexpected in-app frame {func}"
+            );
         }
     }
     assert!(ev["contexts"]["os"].is_object());

@@ -21,7 +21,10 @@
 
 #[macro_use]
 mod db;
+mod accounts;
+mod notify;
 mod read;
+mod web;
 mod write;
 
 use std::str::FromStr;
@@ -37,6 +40,12 @@ use crate::protocol::{EventId, Level};
 
 use db::{db_error, IdRow, Pool};
 
+pub use accounts::{normalize_email, secret_hash, Session, User};
+pub use web::{BrowseQuery, EventNeighbors, ProjectStats};
+pub use notify::{
+    Attempt, Channel, ChannelKind, ChannelStatus, Claim, ClaimedDelivery, FanOut, FrequencyRule,
+    NotificationItem, Recorded, RetryPolicy, SendReport, StormPolicy, Trigger,
+};
 pub use read::{
     EventPage, EventSummary, Issue, IssuePage, IssueQuery, IssueSort, OutboxEntry, OutboxKind,
     StoredEvent,

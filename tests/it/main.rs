@@ -1,7 +1,11 @@
 //! One integration-test binary; a module per area.
 
+mod browser;
 mod helpers;
 mod ingest;
+mod notify;
 mod python_sdk;
 mod replay;
+mod rust_sdk;
 mod store;
+mod web;

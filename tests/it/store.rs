@@ -23,19 +23,19 @@ const T0: i64 = 1_700_000_000_000;
 
 /// What a test gets: a migrated store on a fresh database, and the URL to open more.
 #[derive(Clone)]
-struct Ctx {
-    store: Store,
-    url: String,
+pub(crate) struct Ctx {
+    pub(crate) store: Store,
+    pub(crate) url: String,
 }
 
 impl Ctx {
     /// A second, independent pool on the same database.
-    async fn second_store(&self) -> Result<Store> {
+    pub(crate) async fn second_store(&self) -> Result<Store> {
         Ok(Store::connect(&self.url).await?)
     }
 }
 
-async fn run_sqlite<F, Fut>(test: F) -> Result<()>
+pub(crate) async fn run_sqlite<F, Fut>(test: F) -> Result<()>
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<()>>,
@@ -54,7 +54,7 @@ where
     result
 }
 
-async fn run_postgres<F, Fut>(test: F) -> Result<()>
+pub(crate) async fn run_postgres<F, Fut>(test: F) -> Result<()>
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<()>>,
@@ -158,6 +158,24 @@ fn migration_dirs_list_the_same_versions() -> Result<()> {
         sqlite == versions("postgres")?,
         "sqlite and postgres migrations differ"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn connect_accepts_memory_and_rejects_unknown_schemes() -> Result<()> {
+    let store = Store::connect("sqlite::memory:").await?;
+    let p = project(&store).await?;
+    // Several statements on the one in-memory connection see the same database.
+    insert_one(&store, event(p, "boom", 0)).await?;
+    ensure!(store.counts(None).await? == (1, 1));
+    store.close().await;
+    match Store::connect("mysql://localhost/db").await {
+        Err(StoreError::Other(msg)) => ensure!(msg.contains("scheme"), "{msg}"),
+        other => bail!(
+            "expected an unsupported-scheme error, got {:?}",
+            other.map(|_| ())
+        ),
+    }
     Ok(())
 }
 
@@ -758,35 +776,4 @@ async fn facets_and_hourly_counts(ctx: Ctx) -> Result<()> {
     );
     ensure!(s.issue_hourly(9999, 0).await?.is_empty());
     Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn tmp_throughput() -> Result<()> {
-    async fn go(ctx: Ctx) -> Result<()> {
-        let p = project(&ctx.store).await?;
-        let batches: Vec<Vec<NewEvent>> = (0..50)
-            .map(|b| {
-                (0..100)
-                    .map(|n| {
-                        let mut e = event(p, &format!("issue{}", n % 20), b * 1000 + n);
-                        e.user_key = Some(format!("u{}", n % 37));
-                        e.release = Some("1.0".into());
-                        e.environment = Some("prod".into());
-                        e.tags = vec![("browser".into(), format!("b{}", n % 3)), ("os".into(), "linux".into()), ("server".into(), format!("s{}", n % 7))];
-                        e
-                    })
-                    .collect()
-            })
-            .collect();
-        let start = std::time::Instant::now();
-        for b in &batches {
-            ctx.store.insert_events(b).await?;
-        }
-        let el = start.elapsed();
-        println!("{:?}: 5000 events in {:?} = {:.0}/s", ctx.store.backend(), el, 5000.0 / el.as_secs_f64());
-        Ok(())
-    }
-    run_sqlite(go).await?;
-    run_postgres(go).await
 }

@@ -45,7 +45,8 @@ fn level(l: log::Level) -> Level {
 
 impl<L: log::Log> log::Log for ErrataLogger<L> {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= self.min_level || self.inner.as_ref().is_some_and(|i| i.enabled(metadata))
+        metadata.level() <= self.min_level
+            || self.inner.as_ref().is_some_and(|i| i.enabled(metadata))
     }
 
     fn log(&self, record: &log::Record<'_>) {

@@ -61,7 +61,9 @@ pub(crate) fn parse_std_backtrace(text: &str) -> Vec<crate::protocol::Frame> {
     }
     for f in &mut frames {
         if f.abs_path.as_deref().is_some_and(|p| {
-            p.starts_with("/rustc/") || p.contains("/.cargo/registry/") || p.contains("/.cargo/git/")
+            p.starts_with("/rustc/")
+                || p.contains("/.cargo/registry/")
+                || p.contains("/.cargo/git/")
         }) {
             f.in_app = Some(false);
         }

@@ -55,7 +55,9 @@ impl Transport for HttpTransport {
         let resp = match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => return Err(TransportError::Connection(t.to_string())),
+            Err(ureq::Error::Transport(t)) => {
+                return Err(TransportError::Connection(t.to_string()))
+            }
         };
         let out = Response {
             status: resp.status(),

@@ -91,7 +91,10 @@ impl Shared {
     }
 
     fn has_report(&self) -> bool {
-        self.discarded.lock().map(|d| !d.is_empty()).unwrap_or(false)
+        self.discarded
+            .lock()
+            .map(|d| !d.is_empty())
+            .unwrap_or(false)
     }
 
     fn mark_done(&self) {
@@ -297,11 +300,16 @@ impl Delivery {
 
     fn deliver(&mut self, mut env: Envelope) {
         env.dsn = self.config.dsn.clone();
-        if let Some(report) = self.shared.take_report() {
-            let _ = env.add_client_report(&report);
-        }
+        let had_items = !env.is_empty();
         for cat in self.limiter.filter(&mut env) {
             self.shared.discard("ratelimit_backoff", cat, 1);
+        }
+        if had_items && env.is_empty() {
+            // Everything was limited: the report waits rather than making a request alone.
+            return;
+        }
+        if let Some(report) = self.shared.take_report() {
+            let _ = env.add_client_report(&report);
         }
         if env.is_empty() {
             return;
@@ -402,7 +410,8 @@ impl Delivery {
         if let Some(spool) = &self.spool {
             match spool.store(bytes) {
                 Ok(evicted) if evicted > 0 => {
-                    self.shared.discard("cache_overflow", "error", evicted as u64)
+                    self.shared
+                        .discard("cache_overflow", "error", evicted as u64)
                 }
                 Ok(_) => {}
                 Err(e) => {

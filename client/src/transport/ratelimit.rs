@@ -156,7 +156,11 @@ mod tests {
     #[test]
     fn header_limits_categories() {
         let mut r = RateLimiter::new();
-        r.update(200, None, Some("60:transaction:key, 2700:error;default:project"));
+        r.update(
+            200,
+            None,
+            Some("60:transaction:key, 2700:error;default:project"),
+        );
         assert!(r.limited_until("error").is_some());
         assert!(r.limited_until("transaction").is_some());
         assert!(r.limited_until("attachment").is_none());

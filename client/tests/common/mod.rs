@@ -4,7 +4,7 @@
 //! script (status, headers, delay), then default to 200. Connections are kept alive like ureq
 //! expects. The server thread stops when the `TestServer` drops.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -130,7 +130,11 @@ impl Drop for TestServer {
     }
 }
 
-fn handle(conn: TcpStream, received: Arc<Mutex<Vec<Received>>>, script: Arc<Mutex<VecDeque<Reply>>>) {
+fn handle(
+    conn: TcpStream,
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     let mut writer = conn.try_clone().expect("clone");
     let mut reader = BufReader::new(conn);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Burst: N events for K issues over C connections as fast as the server acknowledges them,
+# against one server on a fresh SQLite database; server RSS sampled every second; afterwards
+# the generator checks through the read API that what was acknowledged was stored.
+#
+#   bench/burst.sh [--events 200000] [--issues 1000] [--concurrency 64] [--gzip] [--debug]
+#                  [-- extra errata-bench flags]
+# Server tuning passes through the environment (ERRATA_QUEUE_CAPACITY, ERRATA_BATCH_SIZE).
+# Prints one JSON object; exits non-zero when the generator reports a mismatch.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+EVENTS=200000 ISSUES=1000 CONCURRENCY=64 EXTRA=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --events) EVENTS="$2"; shift 2 ;;
+    --issues) ISSUES="$2"; shift 2 ;;
+    --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --gzip) EXTRA+=(--gzip); shift ;;
+    --debug) PROFILE=dev; shift ;;
+    --) shift; EXTRA+=("$@"); break ;;
+    *) die "unknown argument $1" ;;
+  esac
+done
+
+bench_init
+PORT="$(free_port)"
+DB="sqlite://$WORK/db/errata.db"
+start_server server "$DB" "$PORT"
+DSN="$(dsn_from_output server)"
+TOKEN="$(make_token "$DB")"
+sample_rss "$SERVER_PID" "$WORK/rss.txt"
+RSS_IDLE="$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")"
+
+log "burst: $EVENTS events, $ISSUES issues, $CONCURRENCY connections -> $DSN"
+rc=0
+"$BENCH" --dsn "$DSN" --token "$TOKEN" --events "$EVENTS" --issues "$ISSUES" \
+  --concurrency "$CONCURRENCY" "${EXTRA[@]}" >"$WORK/bench.json" || rc=$?
+[ -s "$WORK/bench.json" ] || die "errata-bench produced no report (exit $rc)"
+sleep 1.5 # one more RSS sample after the load
+
+python3 - "$WORK/bench.json" "$(rss_summary "$WORK/rss.txt")" "$RSS_IDLE" "$(machine_json)" \
+  "$(du -sk "$WORK/db" | cut -f1)" <<'PY'
+import json, sys
+bench = json.load(open(sys.argv[1]))
+print(json.dumps({
+    "scenario": "burst",
+    "machine": json.loads(sys.argv[4]),
+    "bench": bench,
+    "server_rss": {"before_load_mb": round(int(sys.argv[3]) / 1024, 1), **json.loads(sys.argv[2])},
+    "database_mb": round(int(sys.argv[5]) / 1024, 1),
+}, indent=2))
+PY
+exit "$rc"

@@ -1,0 +1,192 @@
+# Shared helpers for the bench/ scenario scripts. Source it; do not run it.
+#
+# Every script: builds the binaries (release by default; `--debug` or
+# ERRATA_BENCH_PROFILE=dev for debug builds, which is what CI wants because it already built
+# them), starts its own servers on free 127.0.0.1 ports with a temporary database, and stops
+# everything it started from an EXIT trap (by pid, never by name). Logs and samples live in
+# $WORK (kept when ERRATA_BENCH_KEEP=1 or the script fails).
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+PROFILE="${ERRATA_BENCH_PROFILE:-release}"
+PIDS=()
+WORK=""
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+# Scans "$@" for --debug (sets PROFILE=dev); other arguments are left to the script.
+bench_profile_from_args() {
+  local a
+  for a in "$@"; do
+    if [ "$a" = "--debug" ]; then PROFILE=dev; fi
+  done
+}
+
+bench_cleanup() {
+  local rc=$?
+  local pid
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    # Give servers 10 s to drain, then make sure.
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ -n "${PG_DROP_DB:-}" ]; then
+    dropdb -h 127.0.0.1 -U postgres --if-exists "$PG_DROP_DB" >/dev/null 2>&1 || true
+  fi
+  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+    if [ "$rc" -eq 0 ] && [ "${ERRATA_BENCH_KEEP:-0}" != 1 ]; then
+      rm -rf "$WORK"
+    else
+      log "logs and samples kept in $WORK"
+    fi
+  fi
+  exit "$rc"
+}
+
+# Builds the server and the bench, creates $WORK, installs the cleanup trap.
+bench_init() {
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/errata-bench.XXXXXX")"
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+  local dir flag
+  if [ "$PROFILE" = dev ]; then dir=debug; flag=(); else dir="$PROFILE"; flag=(--profile "$PROFILE"); fi
+  log "building ($PROFILE)"
+  (cd "$ROOT" && cargo build --quiet "${flag[@]}" -p errata-server -p errata-bench --all-features) \
+    || die "build failed"
+  local target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  ERRATA="$target/$dir/errata"
+  BENCH="$target/$dir/errata-bench"
+  [ -x "$ERRATA" ] && [ -x "$BENCH" ] || die "binaries not found under $target/$dir"
+}
+
+# forget_pid PID: drop a finished process from the cleanup list (pids get recycled).
+forget_pid() {
+  local keep=() p
+  for p in "${PIDS[@]:-}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]:-}")
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# start_server NAME DATABASE_URL PORT [VAR=value ...]
+# Starts `errata serve` in the background, waits until /healthz answers, sets SERVER_PID.
+# The server's stdout goes to $WORK/NAME.out (the DSN on first start), stderr to NAME.log.
+start_server() {
+  local name="$1" db="$2" port="$3"
+  shift 3
+  env DATABASE_URL="$db" ERRATA_BIND="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "$@" \
+    "$ERRATA" serve >>"$WORK/$name.out" 2>>"$WORK/$name.log" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  local i
+  for i in $(seq 1 300); do
+    if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$WORK/$name.log" >&2; die "server $name exited"; }
+    sleep 0.1
+  done
+  die "server $name not healthy after 30 s"
+}
+
+# dsn_from_output NAME: the DSN printed by the first start.
+dsn_from_output() {
+  local dsn
+  dsn="$(grep -Eo 'https?://[^[:space:]]+@[^[:space:]]+/[0-9]+' "$WORK/$1.out" | head -n1 || true)"
+  [ -n "$dsn" ] || die "no DSN in the output of server $1"
+  printf '%s\n' "$dsn"
+}
+
+# token DATABASE_URL: a read-API token.
+make_token() {
+  DATABASE_URL="$1" RUST_LOG=error "$ERRATA" token create 2>>"$WORK/cli.log" | tail -n1
+}
+
+# sample_rss PID FILE: appends "seconds_since_start rss_kb" every second while PID lives.
+# Runs in the background; its pid is added to PIDS.
+sample_rss() {
+  local pid="$1" file="$2"
+  (
+    local t0 now rss ms
+    t0=$(date +%s%N)
+    while [ -r "/proc/$pid/status" ]; do
+      rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+      [ -n "$rss" ] || break
+      now=$(date +%s%N)
+      ms=$(( (now - t0) / 1000000 ))
+      printf '%d.%03d %s\n' $((ms / 1000)) $((ms % 1000)) "$rss"
+      sleep 1
+    done
+  ) >>"$file" 2>/dev/null &
+  PIDS+=("$!")
+}
+
+# rss_summary FILE [FROM_S TO_S]: JSON {samples, min_mb, max_mb, mean_mb, first_min_mb,
+# last_min_mb, slope_mb_per_min} over the samples in the window.
+rss_summary() {
+  python3 - "$@" <<'PY'
+import json, sys
+path = sys.argv[1]
+lo = float(sys.argv[2]) if len(sys.argv) > 2 else float("-inf")
+hi = float(sys.argv[3]) if len(sys.argv) > 3 else float("inf")
+pts = []
+for line in open(path):
+    parts = line.split()
+    if len(parts) == 2:
+        t, kb = float(parts[0]), int(parts[1])
+        if lo <= t <= hi:
+            pts.append((t, kb / 1024))
+out = {"samples": len(pts)}
+if pts:
+    ys = [y for _, y in pts]
+    out.update(min_mb=round(min(ys), 1), max_mb=round(max(ys), 1), mean_mb=round(sum(ys) / len(ys), 1))
+    t0, t1 = pts[0][0], pts[-1][0]
+    first = [y for t, y in pts if t <= t0 + 60]
+    last = [y for t, y in pts if t >= t1 - 60]
+    out["first_min_mb"] = round(sum(first) / len(first), 1)
+    out["last_min_mb"] = round(sum(last) / len(last), 1)
+    if len(pts) > 2 and t1 > t0:
+        n = len(pts)
+        mt = sum(t for t, _ in pts) / n
+        my = sum(ys) / n
+        var = sum((t - mt) ** 2 for t, _ in pts)
+        slope = sum((t - mt) * (y - my) for t, y in pts) / var if var else 0.0
+        out["slope_mb_per_min"] = round(slope * 60, 3)
+print(json.dumps(out))
+PY
+}
+
+# machine_json: what the numbers were measured on.
+machine_json() {
+  python3 - <<'PY'
+import json, os, platform, subprocess, datetime
+model = ""
+try:
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("Model name"):
+            model = line.split(":", 1)[1].strip()
+except OSError:
+    pass
+mem = ""
+for line in open("/proc/meminfo"):
+    if line.startswith("MemTotal"):
+        mem = f"{int(line.split()[1]) // 1024} MB"
+print(json.dumps({
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "nproc": os.cpu_count(), "cpu": model, "memory": mem, "kernel": platform.release(),
+}))
+PY
+}
+
+# metrics PORT: the server's Prometheus text.
+metrics() { curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" || true; }
