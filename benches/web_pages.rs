@@ -99,7 +99,11 @@ async fn seed(store: &Store, project_id: i64, issues: usize, events: usize) -> a
             event_id: format!("{:032x}", n as u128 + 1).parse::<EventId>()?,
             timestamp_ms: ts,
             received_ms: ts,
-            level: if issue % 7 == 0 { Level::Warning } else { Level::Error },
+            level: if issue % 7 == 0 {
+                Level::Warning
+            } else {
+                Level::Error
+            },
             platform: "python".into(),
             title: format!("KeyError: 'field_{issue}' in view_{issue}"),
             culprit: Some(format!("shop.views_{} in view", issue % 5_000)),
@@ -107,7 +111,10 @@ async fn seed(store: &Store, project_id: i64, issues: usize, events: usize) -> a
             environment: Some(if n % 3 == 0 { "staging" } else { "prod" }.into()),
             user_key: Some(format!("id:u{}", n % 5_000)),
             tags: vec![
-                ("browser".into(), ["Firefox", "Chrome", "Safari"][n % 3].into()),
+                (
+                    "browser".into(),
+                    ["Firefox", "Chrome", "Safari"][n % 3].into(),
+                ),
                 ("region".into(), ["eu", "us"][n % 2].into()),
             ],
             grouping: grouping(issue),
@@ -125,7 +132,11 @@ async fn seed(store: &Store, project_id: i64, issues: usize, events: usize) -> a
     // Some triage so the tabs have content: every 10th issue resolved, every 20th ignored.
     // A fresh database numbers issues 1..=issues.
     let last = issues as i64;
-    for id in (1..=last).step_by(10).filter(|id| id + 5 <= last).take(5_000) {
+    for id in (1..=last)
+        .step_by(10)
+        .filter(|id| id + 5 <= last)
+        .take(5_000)
+    {
         store.set_issue_status(id, IssueStatus::Resolved).await?;
         store.set_issue_status(id + 5, IssueStatus::Ignored).await?;
     }
@@ -183,15 +194,42 @@ async fn main() -> anyhow::Result<()> {
     let plain = hot.0 + 50_000.min(issues as i64 / 2);
     let p = project.id;
     let cases: Vec<(String, String)> = vec![
-        ("issue list (unresolved, last seen)".into(), format!("/projects/{p}/issues")),
-        ("issue list, sort by events".into(), format!("/projects/{p}/issues?sort=events")),
-        ("issue list, sort by users".into(), format!("/projects/{p}/issues?sort=users")),
-        ("issue list, resolved tab".into(), format!("/projects/{p}/issues?status=resolved")),
-        ("issue list, level:warning release:shop@1.2.0".into(), format!("/projects/{p}/issues?q=level%3Awarning+release%3Ashop%401.2.0")),
-        ("issue list, free text \"field_4242\"".into(), format!("/projects/{p}/issues?q=field_4242")),
-        (format!("issue page, hot issue ({} events)", hot.1), format!("/issues/{}", hot.0)),
-        ("issue page, hot issue, 30-day chart".into(), format!("/issues/{}?range=30d", hot.0)),
-        ("issue page, ordinary issue".into(), format!("/issues/{plain}")),
+        (
+            "issue list (unresolved, last seen)".into(),
+            format!("/projects/{p}/issues"),
+        ),
+        (
+            "issue list, sort by events".into(),
+            format!("/projects/{p}/issues?sort=events"),
+        ),
+        (
+            "issue list, sort by users".into(),
+            format!("/projects/{p}/issues?sort=users"),
+        ),
+        (
+            "issue list, resolved tab".into(),
+            format!("/projects/{p}/issues?status=resolved"),
+        ),
+        (
+            "issue list, level:warning release:shop@1.2.0".into(),
+            format!("/projects/{p}/issues?q=level%3Awarning+release%3Ashop%401.2.0"),
+        ),
+        (
+            "issue list, free text \"field_4242\"".into(),
+            format!("/projects/{p}/issues?q=field_4242"),
+        ),
+        (
+            format!("issue page, hot issue ({} events)", hot.1),
+            format!("/issues/{}", hot.0),
+        ),
+        (
+            "issue page, hot issue, 30-day chart".into(),
+            format!("/issues/{}?range=30d", hot.0),
+        ),
+        (
+            "issue page, ordinary issue".into(),
+            format!("/issues/{plain}"),
+        ),
     ];
     println!("\n{:<52} {:>9} {:>9}", "request", "median ms", "p95 ms");
     for (name, path) in &cases {
@@ -205,7 +243,11 @@ async fn main() -> anyhow::Result<()> {
             let status = res.status();
             let body = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
             let took = t.elapsed();
-            anyhow::ensure!(status == StatusCode::OK, "{path}: {status}: {}", String::from_utf8_lossy(&body));
+            anyhow::ensure!(
+                status == StatusCode::OK,
+                "{path}: {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
             if i >= 5 {
                 times.push(took);
             }

@@ -174,7 +174,12 @@ pub struct Overrides {
     #[arg(long, env = "ERRATA_SMTP_USERNAME", global = true)]
     pub smtp_username: Option<String>,
     /// SMTP login password
-    #[arg(long, env = "ERRATA_SMTP_PASSWORD", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ERRATA_SMTP_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
     pub smtp_password: Option<crate::notify::Secret>,
     /// Sender of notification e-mail [default: Errata <errata@localhost>]
     #[arg(long, env = "ERRATA_SMTP_FROM", global = true)]

@@ -41,7 +41,6 @@ use crate::protocol::{EventId, Level};
 use db::{db_error, IdRow, Pool};
 
 pub use accounts::{normalize_email, secret_hash, Session, User};
-pub use web::{BrowseQuery, EventNeighbors, ProjectStats};
 pub use notify::{
     Attempt, Channel, ChannelKind, ChannelStatus, Claim, ClaimedDelivery, FanOut, FrequencyRule,
     NotificationItem, Recorded, RetryPolicy, SendReport, StormPolicy, Trigger,
@@ -50,6 +49,7 @@ pub use read::{
     EventPage, EventSummary, Issue, IssuePage, IssueQuery, IssueSort, OutboxEntry, OutboxKind,
     StoredEvent,
 };
+pub use web::{BrowseQuery, EventNeighbors, ProjectStats};
 
 /// Errors of the storage layer, mapped once from sqlx.
 #[derive(Debug, thiserror::Error)]

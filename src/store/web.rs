@@ -253,7 +253,9 @@ impl Store {
             ids.join(", ")
         );
         for r in self.pool.fetch_all::<IssueHourRow>(&sql, args).await? {
-            out.entry(r.issue_id).or_default().push((r.hour_ms, r.count));
+            out.entry(r.issue_id)
+                .or_default()
+                .push((r.hour_ms, r.count));
         }
         Ok(out)
     }
@@ -386,7 +388,10 @@ impl Store {
             tx.execute(sql, vec![issue_id.into()]).await?;
         }
         let n = tx
-            .execute("delete from issues where issue_id = $1", vec![issue_id.into()])
+            .execute(
+                "delete from issues where issue_id = $1",
+                vec![issue_id.into()],
+            )
             .await?;
         found(n)?;
         tx.commit().await

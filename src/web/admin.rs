@@ -76,7 +76,13 @@ pub async fn create_user(
 ) -> Result<Response, WebError> {
     user.require_admin()?;
     if !form.email.contains('@') {
-        return render_users(&state, &user, StatusCode::BAD_REQUEST, Some("Enter an e-mail address.".into())).await;
+        return render_users(
+            &state,
+            &user,
+            StatusCode::BAD_REQUEST,
+            Some("Enter an e-mail address.".into()),
+        )
+        .await;
     }
     let password = form.password;
     let hashed = tokio::task::spawn_blocking(move || hash_password(&password))
@@ -84,7 +90,9 @@ pub async fn create_user(
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let hash = match hashed {
         Ok(h) => h,
-        Err(e) => return render_users(&state, &user, StatusCode::BAD_REQUEST, Some(e.to_string())).await,
+        Err(e) => {
+            return render_users(&state, &user, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+        }
     };
     match state
         .app
@@ -97,7 +105,13 @@ pub async fn create_user(
             Ok(Redirect::to("/admin/users").into_response())
         }
         Err(StoreError::Conflict(_)) => {
-            render_users(&state, &user, StatusCode::CONFLICT, Some("A user with this e-mail already exists.".into())).await
+            render_users(
+                &state,
+                &user,
+                StatusCode::CONFLICT,
+                Some("A user with this e-mail already exists.".into()),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -159,5 +173,8 @@ pub async fn deliveries(
         failing => channels.iter().filter(|c| c["failing"] == true).count(),
         pending_outbox => pending_outbox,
     };
-    Ok(state.templates.render("deliveries.html", ctx)?.into_response())
+    Ok(state
+        .templates
+        .render("deliveries.html", ctx)?
+        .into_response())
 }

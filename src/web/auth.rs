@@ -202,7 +202,9 @@ impl CurrentUser {
         if self.user.is_admin {
             Ok(())
         } else {
-            Err(WebError::Forbidden("Only admins may open this page.".into()))
+            Err(WebError::Forbidden(
+                "Only admins may open this page.".into(),
+            ))
         }
     }
 }
@@ -239,7 +241,8 @@ pub async fn csrf_guard(State(state): State<WebState>, req: Request, next: Next)
     let path = parts.uri.path();
     let pre_session = path == "/login" || path.starts_with("/setup/");
     let ok = if pre_session {
-        cookie(&parts.headers, LOGIN_CSRF_COOKIE).is_some_and(|c| !sent.is_empty() && same(c, &sent))
+        cookie(&parts.headers, LOGIN_CSRF_COOKIE)
+            .is_some_and(|c| !sent.is_empty() && same(c, &sent))
     } else {
         match session_from_headers(&parts.headers, &state.app.store).await {
             Ok(Some(session)) => {
@@ -289,7 +292,9 @@ impl LoginLimiter {
     pub const MAX_KEYS: usize = 10_000;
 
     fn keys(ip: Option<IpAddr>, email: &str) -> [(String, usize); 2] {
-        let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
+        let ip = ip
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "unknown".into());
         [
             (format!("ip:{ip}"), Self::PER_ADDRESS),
             (format!("email:{email}"), Self::PER_EMAIL),
@@ -374,7 +379,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
 
 /// The client address: the first `X-Forwarded-For` entry when configured to trust it, else
 /// the TCP peer.
-fn remote_ip(parts_headers: &HeaderMap, connect: Option<SocketAddr>, trust: bool) -> Option<IpAddr> {
+fn remote_ip(
+    parts_headers: &HeaderMap,
+    connect: Option<SocketAddr>,
+    trust: bool,
+) -> Option<IpAddr> {
     if trust {
         let forwarded = parts_headers
             .get("x-forwarded-for")
@@ -392,9 +401,7 @@ fn remote_ip(parts_headers: &HeaderMap, connect: Option<SocketAddr>, trust: bool
 /// open redirect.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => {
-            n.to_owned()
-        }
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
@@ -427,9 +434,8 @@ fn cookie_header(
     } else {
         ""
     };
-    let text = format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    );
+    let text =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -493,7 +499,10 @@ pub async fn login_page(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, WebError> {
-    if session_from_headers(&headers, &state.app.store).await?.is_some() {
+    if session_from_headers(&headers, &state.app.store)
+        .await?
+        .is_some()
+    {
         return Ok(Redirect::to(&safe_next(q.next.as_deref())).into_response());
     }
     let next = safe_next(q.next.as_deref());
@@ -518,8 +527,15 @@ pub async fn login(
         tracing::warn!(email = %email, remote = ?ip, "sign-in refused: too many failed attempts");
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let msg = format!("Too many failed sign-in attempts. Try again in {minutes} minute(s).");
-        return render_login(&state, &headers, StatusCode::TOO_MANY_REQUESTS, &email, &next, Some(msg))
-            .await;
+        return render_login(
+            &state,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            &email,
+            &next,
+            Some(msg),
+        )
+        .await;
     }
     let stored = state.app.store.user_with_password(&email).await?;
     let password = form.password;
@@ -570,21 +586,35 @@ async fn start_session(
     let h = res.headers_mut();
     h.append(
         header::SET_COOKIE,
-        cookie_header(state, headers, SESSION_COOKIE, &token, SESSION_TTL.as_secs()),
+        cookie_header(
+            state,
+            headers,
+            SESSION_COOKIE,
+            &token,
+            SESSION_TTL.as_secs(),
+        ),
     );
     // The pre-session token has done its job.
-    h.append(header::SET_COOKIE, cookie_header(state, headers, LOGIN_CSRF_COOKIE, "", 0));
+    h.append(
+        header::SET_COOKIE,
+        cookie_header(state, headers, LOGIN_CSRF_COOKIE, "", 0),
+    );
     Ok(res)
 }
 
 /// `POST /logout`: ends the session and clears the cookie.
-pub async fn logout(State(state): State<WebState>, headers: HeaderMap) -> Result<Response, WebError> {
+pub async fn logout(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.app.store.delete_session(&secret_hash(token)).await?;
     }
     let mut res = Redirect::to("/login").into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, cookie_header(&state, &headers, SESSION_COOKIE, "", 0));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        cookie_header(&state, &headers, SESSION_COOKIE, "", 0),
+    );
     Ok(res)
 }
 
@@ -630,7 +660,11 @@ pub async fn setup_page(
 ) -> Result<Response, WebError> {
     if !setup_token_ok(&token)
         || state.app.store.user_count().await? > 0
-        || !state.app.store.setup_token_valid(&secret_hash(&token)).await?
+        || !state
+            .app
+            .store
+            .setup_token_valid(&secret_hash(&token))
+            .await?
     {
         return Err(WebError::NotFound);
     }
@@ -649,8 +683,15 @@ pub async fn setup(
     }
     let email = crate::store::normalize_email(&form.email);
     if !email.contains('@') {
-        return render_setup(&state, &headers, &token, StatusCode::BAD_REQUEST, &email,
-            Some("Enter an e-mail address.".into())).await;
+        return render_setup(
+            &state,
+            &headers,
+            &token,
+            StatusCode::BAD_REQUEST,
+            &email,
+            Some("Enter an e-mail address.".into()),
+        )
+        .await;
     }
     let password = form.password;
     let hashed = tokio::task::spawn_blocking(move || hash_password(&password))
@@ -659,8 +700,15 @@ pub async fn setup(
     let hash = match hashed {
         Ok(h) => h,
         Err(e) => {
-            return render_setup(&state, &headers, &token, StatusCode::BAD_REQUEST, &email,
-                Some(format!("{}.", capitalize(&e.to_string())))).await;
+            return render_setup(
+                &state,
+                &headers,
+                &token,
+                StatusCode::BAD_REQUEST,
+                &email,
+                Some(format!("{}.", capitalize(&e.to_string()))),
+            )
+            .await;
         }
     };
     let user = match state
@@ -685,7 +733,9 @@ pub async fn first_admin_setup_token(store: &Store) -> Result<Option<String>, St
     }
     let token = random_hex(32);
     let expires = crate::timefmt::now_ms().saturating_add(24 * 3600 * 1000);
-    store.create_setup_token(&secret_hash(&token), expires).await?;
+    store
+        .create_setup_token(&secret_hash(&token), expires)
+        .await?;
     Ok(Some(token))
 }
 
@@ -708,7 +758,10 @@ mod tests {
         assert!(verify_password(&h, "correct horse"));
         assert!(!verify_password(&h, "wrong horse"));
         assert!(!verify_password("garbage", "correct horse"));
-        assert!(matches!(hash_password("short"), Err(PasswordError::TooShort)));
+        assert!(matches!(
+            hash_password("short"),
+            Err(PasswordError::TooShort)
+        ));
     }
 
     #[test]
@@ -723,7 +776,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_name() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; errata_session=abc"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; errata_session=abc"),
+        );
         h.append(header::COOKIE, HeaderValue::from_static("b=2"));
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "b"), Some("2"));
@@ -739,7 +795,10 @@ mod tests {
             l.record_failure(ip, "a@x");
         }
         assert!(l.blocked(ip, "a@x").is_some());
-        assert!(l.blocked(ip, "b@x").is_none(), "other e-mails are not blocked yet");
+        assert!(
+            l.blocked(ip, "b@x").is_none(),
+            "other e-mails are not blocked yet"
+        );
         l.clear_email("a@x");
         assert!(l.blocked(ip, "a@x").is_none());
     }

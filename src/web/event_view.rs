@@ -219,7 +219,10 @@ fn sdk_rows(sdk: &Value) -> Vec<(String, String)> {
     }
     if let Some(list) = sdk.get("integrations").and_then(Value::as_array) {
         let names: Vec<String> = list.iter().map(display).collect();
-        out.push(("integrations".to_owned(), cut(names.join(", "), MAX_VALUE_CHARS)));
+        out.push((
+            "integrations".to_owned(),
+            cut(names.join(", "), MAX_VALUE_CHARS),
+        ));
     }
     if let Some(list) = sdk.get("packages").and_then(Value::as_array) {
         let names: Vec<String> = list
@@ -232,7 +235,10 @@ fn sdk_rows(sdk: &Value) -> Vec<(String, String)> {
                 )
             })
             .collect();
-        out.push(("packages".to_owned(), cut(names.join(", "), MAX_VALUE_CHARS)));
+        out.push((
+            "packages".to_owned(),
+            cut(names.join(", "), MAX_VALUE_CHARS),
+        ));
     }
     out
 }
@@ -322,10 +328,16 @@ mod tests {
         assert_eq!(ex[0]["handled"], false);
         let top = &ex[0]["frames"][0];
         assert_eq!(top["function"], "handler");
-        assert_eq!(top["context"][2], json!({"no": 12, "line": "raise X", "current": true}));
+        assert_eq!(
+            top["context"][2],
+            json!({"no": 12, "line": "raise X", "current": true})
+        );
         assert_eq!(top["context"][0]["no"], 10);
         assert_eq!(top["context"][3]["no"], 13);
-        assert_eq!(top["vars"], json!([["d", "{\"k\":[1]}"], ["n", "3"], ["user", "<script>"]]));
+        assert_eq!(
+            top["vars"],
+            json!([["d", "{\"k\":[1]}"], ["n", "3"], ["user", "<script>"]])
+        );
     }
 
     #[test]
@@ -344,7 +356,10 @@ mod tests {
         assert_eq!(v["breadcrumbs"][0]["time"], "2026-11-22 03:39:40.556");
         assert_eq!(v["breadcrumbs"][1]["time"], "1970-01-01 00:00:01.5");
         assert_eq!(v["tags"], json!([["browser", "Firefox"]]));
-        assert_eq!(v["request"], json!([["url", "https://x/y"], ["header Accept", "*/*"]]));
+        assert_eq!(
+            v["request"],
+            json!([["url", "https://x/y"], ["header Accept", "*/*"]])
+        );
         assert_eq!(v["message"], "hello world");
     }
 

@@ -144,9 +144,7 @@ pub async fn list(
         Err(e) => (Vec::new(), None, Some(e.to_string())),
     };
     let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
-    let hourly = store
-        .hourly_for_issues(&ids, now - 23 * 3_600_000)
-        .await?;
+    let hourly = store.hourly_for_issues(&ids, now - 23 * 3_600_000).await?;
     let rows: Vec<Tpl> = issues
         .iter()
         .map(|i| issue_row(i, now, hourly.get(&i.id)))
@@ -259,7 +257,13 @@ pub async fn bulk(
         .store
         .set_issues_status(project_id, &ids, status)
         .await?;
-    tracing::info!(user_id = user.user.id, project_id, changed, status = status.as_str(), "bulk triage");
+    tracing::info!(
+        user_id = user.user.id,
+        project_id,
+        changed,
+        status = status.as_str(),
+        "bulk triage"
+    );
     let fallback = format!("/projects/{project_id}/issues");
     let back = back
         .as_deref()
@@ -429,7 +433,12 @@ pub async fn set_status(
     let status = parse_action(&form.status)
         .ok_or_else(|| WebError::BadRequest(format!("unknown status {:?}", form.status)))?;
     state.app.store.set_issue_status(issue_id, status).await?;
-    tracing::info!(user_id = user.user.id, issue_id, status = status.as_str(), "issue triaged");
+    tracing::info!(
+        user_id = user.user.id,
+        issue_id,
+        status = status.as_str(),
+        "issue triaged"
+    );
     Ok(Redirect::to(&format!("/issues/{issue_id}")).into_response())
 }
 
@@ -452,7 +461,9 @@ pub async fn raw_json(
     Path((issue_id, event_id)): Path<(i64, String)>,
 ) -> Result<Response, WebError> {
     let issue = state.app.store.issue(issue_id).await?;
-    let ev = load_event(&state, &issue, Some(&event_id)).await?.ok_or(WebError::NotFound)?;
+    let ev = load_event(&state, &issue, Some(&event_id))
+        .await?
+        .ok_or(WebError::NotFound)?;
     let body = serde_json::to_string_pretty(&json!({
         "event_id": ev.event_id.simple().to_string(),
         "issue_id": ev.issue_id,
@@ -466,7 +477,10 @@ pub async fn raw_json(
         "event": ev.payload,
     }))
     .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let disposition = format!("attachment; filename=\"event-{}.json\"", ev.event_id.simple());
+    let disposition = format!(
+        "attachment; filename=\"event-{}.json\"",
+        ev.event_id.simple()
+    );
     Ok((
         [
             (header::CONTENT_TYPE, "application/json".to_owned()),
@@ -489,7 +503,11 @@ mod tests {
         assert_eq!(ago(now - 3 * 3_600_000, now), "3 h ago");
         assert_eq!(ago(now - 86_400_000, now), "1 day ago");
         assert_eq!(ago(now - 3 * 86_400_000, now), "3 days ago");
-        assert_eq!(ago(now + 5_000, now), "just now", "clock skew is not negative");
+        assert_eq!(
+            ago(now + 5_000, now),
+            "just now",
+            "clock skew is not negative"
+        );
     }
 
     #[test]

@@ -70,7 +70,10 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/issues/{issue_id}", get(issues::show))
         .route("/issues/{issue_id}/status", post(issues::set_status))
         .route("/issues/{issue_id}/delete", post(issues::delete))
-        .route("/issues/{issue_id}/events/{event_id}/json", get(issues::raw_json))
+        .route(
+            "/issues/{issue_id}/events/{event_id}/json",
+            get(issues::raw_json),
+        )
         .route("/admin/users", get(admin::users).post(admin::create_user))
         .route("/admin/deliveries", get(admin::deliveries))
         .route("/static/{file}", get(assets::serve))

@@ -71,7 +71,10 @@ pub async fn list(State(state): State<WebState>, user: CurrentUser) -> Result<Re
         projects => Tpl::from_serialize(&list),
         global_channels => Tpl::from_serialize(&global),
     };
-    Ok(state.templates.render("projects.html", ctx)?.into_response())
+    Ok(state
+        .templates
+        .render("projects.html", ctx)?
+        .into_response())
 }
 
 /// Fields of the new-project form.

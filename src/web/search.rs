@@ -83,8 +83,7 @@ fn tokens(input: &str) -> Result<Vec<(String, bool)>, SearchError> {
 
 fn is_key(k: &str) -> bool {
     !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
@@ -129,8 +128,10 @@ mod tests {
 
     #[test]
     fn free_text_and_terms() {
-        let s = parse("  KeyError  level:error release:1.2.0 env:prod browser:Firefox is:regressed cart ")
-            .unwrap();
+        let s = parse(
+            "  KeyError  level:error release:1.2.0 env:prod browser:Firefox is:regressed cart ",
+        )
+        .unwrap();
         assert_eq!(s.text.as_deref(), Some("KeyError cart"));
         assert_eq!(s.level, Some(Level::Error));
         assert_eq!(s.release.as_deref(), Some("1.2.0"));
@@ -149,9 +150,15 @@ mod tests {
 
     #[test]
     fn bad_values_are_errors() {
-        assert!(matches!(parse("level:loud"), Err(SearchError::UnknownLevel(_))));
+        assert!(matches!(
+            parse("level:loud"),
+            Err(SearchError::UnknownLevel(_))
+        ));
         assert!(matches!(parse("is:open"), Err(SearchError::UnknownIs(_))));
-        assert_eq!(parse("is:resolved").unwrap().status, Some(IssueStatus::Resolved));
+        assert_eq!(
+            parse("is:resolved").unwrap().status,
+            Some(IssueStatus::Resolved)
+        );
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub fn sparkline(counts: &[i64]) -> String {
          aria-label=\"{total} events in the last 24 hours\"><title>{total} events in 24 h</title>"
     );
     for (i, &c) in counts.iter().enumerate() {
-        let bh = if c > 0 { (c as f64 / max * (h - 2.0)).max(2.0) } else { 1.0 };
+        let bh = if c > 0 {
+            (c as f64 / max * (h - 2.0)).max(2.0)
+        } else {
+            1.0
+        };
         let class = if c > 0 { "bar" } else { "zero" };
         let _ = write!(
             s,
@@ -98,7 +102,11 @@ pub fn chart(counts: &[i64], range: Range) -> String {
     );
     let plot = h - top - bottom;
     for (i, &c) in counts.iter().enumerate() {
-        let bh = if c > 0 { (c as f64 / scale * plot).max(2.0) } else { 1.0 };
+        let bh = if c > 0 {
+            (c as f64 / scale * plot).max(2.0)
+        } else {
+            1.0
+        };
         let class = if c > 0 { "bar" } else { "zero" };
         let _ = write!(
             s,

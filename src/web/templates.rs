@@ -16,11 +16,20 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../web/templates/base.html")),
     ("login.html", include_str!("../../web/templates/login.html")),
     ("setup.html", include_str!("../../web/templates/setup.html")),
-    ("projects.html", include_str!("../../web/templates/projects.html")),
-    ("issues.html", include_str!("../../web/templates/issues.html")),
+    (
+        "projects.html",
+        include_str!("../../web/templates/projects.html"),
+    ),
+    (
+        "issues.html",
+        include_str!("../../web/templates/issues.html"),
+    ),
     ("issue.html", include_str!("../../web/templates/issue.html")),
     ("users.html", include_str!("../../web/templates/users.html")),
-    ("deliveries.html", include_str!("../../web/templates/deliveries.html")),
+    (
+        "deliveries.html",
+        include_str!("../../web/templates/deliveries.html"),
+    ),
 ];
 
 /// Parsed templates.

@@ -29,7 +29,10 @@ fn browser_tools() -> Option<PathBuf> {
         .map(|o| o.status.success())
         .unwrap_or(false);
     let missing = if !chromium.exists() {
-        Some(format!("no chromium at {} (apt-get install chromium)", chromium.display()))
+        Some(format!(
+            "no chromium at {} (apt-get install chromium)",
+            chromium.display()
+        ))
     } else if !node_ok {
         Some("no node on PATH".to_owned())
     } else if !Path::new(&modules).exists() {
@@ -49,7 +52,9 @@ fn browser_tools() -> Option<PathBuf> {
 
 #[tokio::test]
 async fn chromium_walks_through_sign_in_search_issue_and_resolve() {
-    let Some(chromium) = browser_tools() else { return };
+    let Some(chromium) = browser_tools() else {
+        return;
+    };
     let app = TestApp::spawn().await;
     add_admin(&app).await;
     send(&app, &rich_event("card 4242 declined")).await;
@@ -83,11 +88,20 @@ async fn chromium_walks_through_sign_in_search_issue_and_resolve() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "walkthrough failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "walkthrough failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("walkthrough ok"), "{stdout}");
-    assert!(stdout.contains("ok - XSS issue page: no payload ran"), "{stdout}");
+    assert!(
+        stdout.contains("ok - XSS issue page: no payload ran"),
+        "{stdout}"
+    );
     assert!(shots.join("04-issue.png").exists(), "screenshots written");
     // The browser's resolve went through the server.
     let issue = issue_titled(&app, "PaymentDeclined").await;
-    assert_eq!(app.store.issue(issue).await.unwrap().status.as_str(), "resolved");
+    assert_eq!(
+        app.store.issue(issue).await.unwrap().status.as_str(),
+        "resolved"
+    );
 }

@@ -1,6 +1,7 @@
 //! One integration-test binary; a module per area.
 
 mod browser;
+mod client_sdk;
 mod helpers;
 mod ingest;
 mod notify;

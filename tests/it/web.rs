@@ -53,13 +53,27 @@ pub fn csrf_of(html: &str) -> String {
 }
 
 /// Posts the sign-in form; returns the response.
-async fn post_login(app: &TestApp, http: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
-    let page = http.get(format!("{}/login", app.base)).send().await.expect("login page");
+async fn post_login(
+    app: &TestApp,
+    http: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = http
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .expect("login page");
     let pre = cookie_pair(&set_cookie(page.headers(), "errata_csrf").expect("csrf cookie"));
     let csrf = csrf_of(&page.text().await.expect("body"));
     http.post(format!("{}/login", app.base))
         .header(COOKIE, pre)
-        .form(&[("csrf", csrf.as_str()), ("email", email), ("password", password), ("next", "/projects")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+            ("next", "/projects"),
+        ])
         .send()
         .await
         .expect("login")
@@ -72,7 +86,12 @@ pub async fn sign_in(app: &TestApp, http: &reqwest::Client) -> String {
     cookie_pair(&set_cookie(res.headers(), "errata_session").expect("session cookie"))
 }
 
-async fn get_page(app: &TestApp, http: &reqwest::Client, cookie: &str, path: &str) -> (StatusCode, String) {
+async fn get_page(
+    app: &TestApp,
+    http: &reqwest::Client,
+    cookie: &str,
+    path: &str,
+) -> (StatusCode, String) {
     let res = http
         .get(format!("{}{path}", app.base))
         .header(COOKIE, cookie)
@@ -86,7 +105,12 @@ async fn get_page(app: &TestApp, http: &reqwest::Client, cookie: &str, path: &st
 /// Sends one event through the envelope endpoint (stored when this returns).
 pub async fn send(app: &TestApp, event: &Value) {
     let res = app.post_envelope(event_envelope(event)).await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
 }
 
 /// A Python-style error with an in-app frame carrying source context and locals, a library
@@ -165,18 +189,40 @@ pub async fn issue_titled(app: &TestApp, needle: &str) -> i64 {
 async fn pages_without_session_redirect_to_sign_in() {
     let app = TestApp::spawn().await;
     let http = client();
-    for path in ["/", "/projects", "/projects/1/issues?status=resolved", "/issues/1", "/admin/users", "/admin/deliveries"] {
-        let res = http.get(format!("{}{path}", app.base)).send().await.unwrap();
+    for path in [
+        "/",
+        "/projects",
+        "/projects/1/issues?status=resolved",
+        "/issues/1",
+        "/admin/users",
+        "/admin/deliveries",
+    ] {
+        let res = http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
         let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
         assert!(location.starts_with("/login"), "{path} → {location}");
     }
-    let res = http.get(format!("{}/issues/1", app.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/issues/1", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()[LOCATION], "/login?next=%2Fissues%2F1");
-    let res = http.get(format!("{}/login", app.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
-    assert!(body.contains("No user exists yet"), "first-admin hint: {body}");
+    assert!(
+        body.contains("No user exists yet"),
+        "first-admin hint: {body}"
+    );
     // A forged session cookie is no session.
     let (status, _) = get_page(&app, &http, "errata_session=deadbeef", "/projects").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -190,20 +236,34 @@ async fn wrong_password_fails_with_a_message_and_right_one_signs_in() {
     let res = post_login(&app, &http, EMAIL, "not the password").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(set_cookie(res.headers(), "errata_session").is_none());
-    assert!(res.text().await.unwrap().contains("Wrong e-mail or password."));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Wrong e-mail or password."));
     let res = post_login(&app, &http, "nobody@example.com", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     let res = post_login(&app, &http, "  ADMIN@example.com ", PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "e-mail is case-insensitive");
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "e-mail is case-insensitive"
+    );
     assert_eq!(res.headers()[LOCATION], "/projects");
     let raw = set_cookie(res.headers(), "errata_session").unwrap();
-    assert!(raw.contains("HttpOnly") && raw.contains("SameSite=Lax"), "{raw}");
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Lax"),
+        "{raw}"
+    );
     assert!(!raw.contains("Secure"), "plain http base URL: {raw}");
     let cookie = cookie_pair(&raw);
     let (status, body) = get_page(&app, &http, &cookie, "/projects").await;
     assert_eq!(status, 200);
-    assert!(body.contains(&app.project.public_key) && body.contains(EMAIL), "{body}");
+    assert!(
+        body.contains(&app.project.public_key) && body.contains(EMAIL),
+        "{body}"
+    );
 
     // Signing out ends the session on the server, not just in the browser.
     let csrf = csrf_of(&body);
@@ -229,8 +289,16 @@ async fn repeated_failures_are_rate_limited() {
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     let res = post_login(&app, &http, EMAIL, PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
-    assert!(res.text().await.unwrap().contains("Too many failed sign-in attempts"));
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-in attempts"));
 }
 
 #[tokio::test]
@@ -248,15 +316,28 @@ async fn forms_without_the_csrf_token_are_refused() {
     let res = post(vec![("status", "resolved".into())]).await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.unwrap().contains("CSRF"));
-    let res = post(vec![("status", "resolved".into()), ("csrf", "0".repeat(32))]).await.unwrap();
+    let res = post(vec![
+        ("status", "resolved".into()),
+        ("csrf", "0".repeat(32)),
+    ])
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.store.issue(issue).await.unwrap().status.as_str(), "unresolved");
+    assert_eq!(
+        app.store.issue(issue).await.unwrap().status.as_str(),
+        "unresolved"
+    );
 
     let (_, page) = get_page(&app, &http, &cookie, &format!("/issues/{issue}")).await;
     let csrf = csrf_of(&page);
-    let res = post(vec![("status", "resolved".into()), ("csrf", csrf.clone())]).await.unwrap();
+    let res = post(vec![("status", "resolved".into()), ("csrf", csrf.clone())])
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(app.store.issue(issue).await.unwrap().status.as_str(), "resolved");
+    assert_eq!(
+        app.store.issue(issue).await.unwrap().status.as_str(),
+        "resolved"
+    );
 
     // Sign-in itself needs the pre-session token: a cross-site login POST fails.
     let res = http
@@ -285,7 +366,11 @@ async fn api_needs_a_token_or_a_session() {
     send(&app, &rich_event("card declined")).await;
     let issue = issue_titled(&app, "PaymentDeclined").await;
     let http = client();
-    let res = http.get(format!("{}/api/v1/projects", app.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/api/v1/projects", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = http
         .get(format!("{}/api/v1/projects", app.base))
@@ -317,8 +402,14 @@ async fn api_needs_a_token_or_a_session() {
     };
     assert_eq!(patch(None).await.unwrap().status(), StatusCode::FORBIDDEN);
     let (_, page) = get_page(&app, &http, &cookie, "/projects").await;
-    assert_eq!(patch(Some(csrf_of(&page))).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(app.store.issue(issue).await.unwrap().status.as_str(), "ignored");
+    assert_eq!(
+        patch(Some(csrf_of(&page))).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.store.issue(issue).await.unwrap().status.as_str(),
+        "ignored"
+    );
 }
 
 #[tokio::test]
@@ -335,7 +426,10 @@ async fn pages_carry_security_headers_and_https_cookies_are_secure() {
         .unwrap();
     let h = res.headers();
     let csp = h["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["x-frame-options"], "DENY");
@@ -343,12 +437,25 @@ async fn pages_carry_security_headers_and_https_cookies_are_secure() {
     let raw = set_cookie(h, "errata_csrf").unwrap();
     assert!(raw.contains("Secure") && raw.contains("HttpOnly"), "{raw}");
     let body = res.text().await.unwrap();
-    assert!(!body.contains("<script>") && !body.contains(" style="), "no inline script/style");
+    assert!(
+        !body.contains("<script>") && !body.contains(" style="),
+        "no inline script/style"
+    );
 
-    let res = http.get(format!("{}/static/app.css", app.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/static/app.css", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["cache-control"].to_str().unwrap().contains("immutable"));
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    assert!(res.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
     let etag = res.headers()["etag"].clone();
     let res = http
         .get(format!("{}/static/app.css", app.base))
@@ -357,7 +464,11 @@ async fn pages_carry_security_headers_and_https_cookies_are_secure() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
-    let res = http.get(format!("{}/static/../Cargo.toml", app.base)).send().await.unwrap();
+    let res = http
+        .get(format!("{}/static/../Cargo.toml", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
@@ -377,14 +488,26 @@ async fn attacker_strings_are_escaped_on_every_page() {
         let (status, body) = get_page(&app, &http, &cookie, &path).await;
         assert_eq!(status, 200, "{path}");
         assert!(body.contains("XssError"), "{path}");
-        for raw in ["<script>window", "<img src=x", "<svg onload", "href=\"javascript:", "\" onmouseover"] {
+        for raw in [
+            "<script>window",
+            "<img src=x",
+            "<svg onload",
+            "href=\"javascript:",
+            "\" onmouseover",
+        ] {
             assert!(!body.contains(raw), "{path} contains raw {raw:?}");
         }
-        assert!(body.contains("&lt;script&gt;window.__xss="), "{path} shows the text escaped");
+        assert!(
+            body.contains("&lt;script&gt;window.__xss="),
+            "{path} shows the text escaped"
+        );
     }
     let (_, page) = get_page(&app, &http, &cookie, &format!("/issues/{issue}")).await;
     for shown in ["local", "crumb", "tag", "user", "fn", "src"] {
-        assert!(page.contains(&format!("__xss=&#x27;{shown}&#x27;")), "payload {shown} rendered as text");
+        assert!(
+            page.contains(&format!("__xss=&#x27;{shown}&#x27;")),
+            "payload {shown} rendered as text"
+        );
     }
 }
 
@@ -402,7 +525,11 @@ async fn search_sort_and_triage_through_the_pages() {
     let http = client();
     let cookie = sign_in(&app, &http).await;
     let list = |q: &str| {
-        let path = format!("/projects/{}/issues?q={}", app.project.id, crate::helpers::urlencode(q));
+        let path = format!(
+            "/projects/{}/issues?q={}",
+            app.project.id,
+            crate::helpers::urlencode(q)
+        );
         let (http, cookie, app) = (&http, &cookie, &app);
         async move { get_page(app, http, cookie, &path).await.1 }
     };
@@ -424,7 +551,10 @@ async fn search_sort_and_triage_through_the_pages() {
     // Bulk resolve moves both to the resolved tab.
     let csrf = csrf_of(&body);
     let res = http
-        .post(format!("{}/projects/{}/issues/bulk", app.base, app.project.id))
+        .post(format!(
+            "{}/projects/{}/issues/bulk",
+            app.base, app.project.id
+        ))
         .header(COOKIE, &cookie)
         .form(&[
             ("csrf", csrf.as_str()),
@@ -437,10 +567,22 @@ async fn search_sort_and_triage_through_the_pages() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(res.headers()[LOCATION], "/projects/1/issues?status=unresolved");
+    assert_eq!(
+        res.headers()[LOCATION],
+        "/projects/1/issues?status=unresolved"
+    );
     let body = list("").await;
     assert!(!shows(&body, payment) && !shows(&body, config));
-    let (_, body) = get_page(&app, &http, &cookie, &format!("/projects/{}/issues?status=resolved&sort=events", app.project.id)).await;
+    let (_, body) = get_page(
+        &app,
+        &http,
+        &cookie,
+        &format!(
+            "/projects/{}/issues?status=resolved&sort=events",
+            app.project.id
+        ),
+    )
+    .await;
     assert!(shows(&body, payment) && shows(&body, config));
 
     // A new event regresses the issue: is:regressed finds it.
@@ -462,10 +604,24 @@ async fn issue_page_shows_the_event_and_navigates() {
     let (status, body) = get_page(&app, &http, &cookie, &format!("/issues/{issue}")).await;
     assert_eq!(status, 200);
     for expected in [
-        "charge_card", "raise PaymentDeclined(card.last4)", "class=\"current\"", "Local variables",
-        "card_last4", "user logged in", "Breadcrumbs", "Why grouped", "shop@1.2.0", "prod",
-        "Context: os", "CPython", "buyer@example.com", "shop.example.com&#x2f;checkout",
-        "<svg class=\"chart\"", "<meter", "1 of 2", "Older ›",
+        "charge_card",
+        "raise PaymentDeclined(card.last4)",
+        "class=\"current\"",
+        "Local variables",
+        "card_last4",
+        "user logged in",
+        "Breadcrumbs",
+        "Why grouped",
+        "shop@1.2.0",
+        "prod",
+        "Context: os",
+        "CPython",
+        "buyer@example.com",
+        "shop.example.com&#x2f;checkout",
+        "<svg class=\"chart\"",
+        "<meter",
+        "1 of 2",
+        "Older ›",
     ] {
         assert!(body.contains(expected), "issue page lacks {expected:?}");
     }
@@ -490,11 +646,23 @@ async fn issue_page_shows_the_event_and_navigates() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert!(res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
     let raw: Value = res.json().await.unwrap();
-    assert_eq!(raw["event"]["exception"]["values"][0]["value"], "card 1 declined");
+    assert_eq!(
+        raw["event"]["exception"]["values"][0]["value"],
+        "card 1 declined"
+    );
     // An event of another issue is not shown under this one.
-    let (status, _) = get_page(&app, &http, &cookie, &format!("/issues/{}?event={id}", issue + 1000)).await;
+    let (status, _) = get_page(
+        &app,
+        &http,
+        &cookie,
+        &format!("/issues/{}?event={id}", issue + 1000),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Delete removes the issue and its events.
@@ -508,7 +676,10 @@ async fn issue_page_shows_the_event_and_navigates() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(app.store.issue(issue).await.is_err());
-    assert_eq!(app.store.counts(Some(app.project.id)).await.unwrap(), (0, 0));
+    assert_eq!(
+        app.store.counts(Some(app.project.id)).await.unwrap(),
+        (0, 0)
+    );
 }
 
 #[tokio::test]
@@ -519,31 +690,101 @@ async fn projects_users_and_deliveries_pages() {
     let cookie = sign_in(&app, &http).await;
     let (_, body) = get_page(&app, &http, &cookie, "/projects").await;
     let csrf = csrf_of(&body);
-    assert!(body.contains("sentry_sdk.init(dsn=") && body.contains("Sentry.init(") && body.contains("errata::init("));
+    assert!(
+        body.contains("sentry_sdk.init(dsn=")
+            && body.contains("Sentry.init(")
+            && body.contains("errata::init(")
+    );
     let post = |path: &str, form: Vec<(&str, &str)>| {
-        http.post(format!("{}{path}", app.base)).header(COOKIE, &cookie).form(&form).send()
+        http.post(format!("{}{path}", app.base))
+            .header(COOKIE, &cookie)
+            .form(&form)
+            .send()
     };
-    let res = post("/projects", vec![("csrf", &csrf), ("name", "billing <api>")]).await.unwrap();
+    let res = post(
+        "/projects",
+        vec![("csrf", &csrf), ("name", "billing <api>")],
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let project = app.store.list_projects().await.unwrap().into_iter().find(|p| p.name == "billing <api>").unwrap();
+    let project = app
+        .store
+        .list_projects()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == "billing <api>")
+        .unwrap();
     let path = format!("/projects/{}/channels", project.id);
-    let res = post(&path, vec![("csrf", &csrf), ("action", "add"), ("kind", "email"), ("target", "ops@example.com")]).await.unwrap();
+    let res = post(
+        &path,
+        vec![
+            ("csrf", &csrf),
+            ("action", "add"),
+            ("kind", "email"),
+            ("target", "ops@example.com"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let res = post(&path, vec![("csrf", &csrf), ("action", "add"), ("kind", "slack"), ("target", "https://hooks.slack.com/services/T/B/secret")]).await.unwrap();
+    let res = post(
+        &path,
+        vec![
+            ("csrf", &csrf),
+            ("action", "add"),
+            ("kind", "slack"),
+            ("target", "https://hooks.slack.com/services/T/B/secret"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let res = post(&path, vec![("csrf", &csrf), ("action", "add"), ("kind", "slack"), ("target", "http://insecure")]).await.unwrap();
+    let res = post(
+        &path,
+        vec![
+            ("csrf", &csrf),
+            ("action", "add"),
+            ("kind", "slack"),
+            ("target", "http://insecure"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let (_, body) = get_page(&app, &http, &cookie, "/projects").await;
     assert!(body.contains("billing &lt;api&gt;") && body.contains("ops@example.com"));
-    assert!(body.contains("https://hooks.slack.com/…") && !body.contains("secret"), "webhook redacted");
+    assert!(
+        body.contains("https://hooks.slack.com/…") && !body.contains("secret"),
+        "webhook redacted"
+    );
 
     let (status, body) = get_page(&app, &http, &cookie, "/admin/deliveries").await;
     assert_eq!(status, 200);
     assert!(body.contains("ops@example.com") && body.contains("No attempts yet."));
 
-    let res = post("/admin/users", vec![("csrf", &csrf), ("email", "dev@example.com"), ("password", "another password")]).await.unwrap();
+    let res = post(
+        "/admin/users",
+        vec![
+            ("csrf", &csrf),
+            ("email", "dev@example.com"),
+            ("password", "another password"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let res = post("/admin/users", vec![("csrf", &csrf), ("email", "dev@example.com"), ("password", "another password")]).await.unwrap();
+    let res = post(
+        "/admin/users",
+        vec![
+            ("csrf", &csrf),
+            ("email", "dev@example.com"),
+            ("password", "another password"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let (_, body) = get_page(&app, &http, &cookie, "/admin/users").await;
     assert!(body.contains("dev@example.com") && body.contains("member"));
@@ -567,14 +808,22 @@ async fn first_admin_setup_link_works_once() {
         .unwrap()
         .expect("no users yet");
     let http = client();
-    let page = http.get(format!("{}/setup/{token}", app.base)).send().await.unwrap();
+    let page = http
+        .get(format!("{}/setup/{token}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let pre = cookie_pair(&set_cookie(page.headers(), "errata_csrf").unwrap());
     let csrf = csrf_of(&page.text().await.unwrap());
     let submit = |password: &'static str| {
         http.post(format!("{}/setup/{token}", app.base))
             .header(COOKIE, &pre)
-            .form(&[("csrf", csrf.as_str()), ("email", "first@example.com"), ("password", password)])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", "first@example.com"),
+                ("password", password),
+            ])
             .send()
     };
     let res = submit("short").await.unwrap();
@@ -582,11 +831,19 @@ async fn first_admin_setup_link_works_once() {
     assert!(res.text().await.unwrap().contains("at least 8 characters"));
     let res = submit("long enough password").await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert!(set_cookie(res.headers(), "errata_session").is_some(), "signed in right away");
+    assert!(
+        set_cookie(res.headers(), "errata_session").is_some(),
+        "signed in right away"
+    );
     let users = app.store.list_users().await.unwrap();
     assert_eq!(users.len(), 1);
     assert!(users[0].is_admin);
     let res = submit("long enough password").await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "the link is spent");
-    assert!(errata_server::web::auth::first_admin_setup_token(&app.store).await.unwrap().is_none());
+    assert!(
+        errata_server::web::auth::first_admin_setup_token(&app.store)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
