@@ -234,7 +234,12 @@ async fn handle_envelope(
     let limits = &app.config.limits;
     let (parts, body) = req.into_parts();
     let raw = read_body(body, &parts.headers, limits.max_envelope_bytes).await?;
-    let body = decode(meta.content_encoding.clone(), raw, limits.max_envelope_bytes).await?;
+    let body = decode(
+        meta.content_encoding.clone(),
+        raw,
+        limits.max_envelope_bytes,
+    )
+    .await?;
     let envelope = Envelope::parse_with_limits(body, limits.max_items).map_err(|e| match e {
         EnvelopeError::TooManyItems { .. } => ApiError::too_large(format!("invalid envelope: {e}")),
         e => ApiError::bad_request(format!("invalid envelope: {e}")),
@@ -314,7 +319,12 @@ async fn handle_store(
     let limits = &app.config.limits;
     let (parts, body) = req.into_parts();
     let raw = read_body(body, &parts.headers, limits.max_envelope_bytes).await?;
-    let body = decode(meta.content_encoding.clone(), raw, limits.max_envelope_bytes).await?;
+    let body = decode(
+        meta.content_encoding.clone(),
+        raw,
+        limits.max_envelope_bytes,
+    )
+    .await?;
     let json = decode::decode_store_body(body, limits.max_event_bytes).map_err(decode_error)?;
     if json.len() > limits.max_event_bytes {
         return Err(ApiError::too_large(format!(

@@ -13,10 +13,13 @@ const TTL: Duration = Duration::from_secs(10);
 const NEGATIVE_TTL: Duration = Duration::from_secs(2);
 const MAX_ENTRIES: usize = 10_000;
 
+/// A lookup result (`None`: unknown key) and when it was made.
+type Entry = (Option<KeyInfo>, Instant);
+
 /// Cached `public_key → KeyInfo` lookups.
 #[derive(Clone, Debug, Default)]
 pub struct KeyCache {
-    entries: Arc<RwLock<HashMap<String, (Option<KeyInfo>, Instant)>>>,
+    entries: Arc<RwLock<HashMap<String, Entry>>>,
 }
 
 impl KeyCache {

@@ -63,7 +63,9 @@ impl TestApp {
                 .expect("create project"),
         };
         let token = store.create_token("tests").await.expect("token");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.base_url = Some(format!("http://{addr}"));
         let (tx, rx) = oneshot::channel::<()>();
@@ -91,7 +93,10 @@ impl TestApp {
 
     /// The project's DSN.
     pub fn dsn(&self) -> String {
-        format!("http://{}@{}/{}", self.project.public_key, self.addr, self.project.id)
+        format!(
+            "http://{}@{}/{}",
+            self.project.public_key, self.addr, self.project.id
+        )
     }
 
     /// `/api/{project_id}/envelope/` for this project.
@@ -266,4 +271,31 @@ pub fn python_with_sentry_sdk() -> Option<PathBuf> {
     assert!(std::env::var_os("CI").is_none(), "{reason}");
     eprintln!("skipping: {reason}");
     None
+}
+
+/// The newest event of an issue (the normalized event JSON).
+pub async fn latest_event(app: &TestApp, issue_id: i64) -> Value {
+    let events = app
+        .api(&format!("/api/v1/issues/{issue_id}/events?limit=1"))
+        .await;
+    let id = events["events"][0]["event_id"]
+        .as_str()
+        .expect("an event")
+        .to_owned();
+    app.event(&id).await["event"].clone()
+}
+
+/// Every frame of every exception of an event, in payload order.
+pub fn frames(event: &Value) -> Vec<Value> {
+    event["exception"]["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| {
+            e["stacktrace"]["frames"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
 }

@@ -34,7 +34,9 @@ async fn error_body(res: reqwest::Response) -> (u16, Value) {
 async fn stores_an_event_and_exposes_it_through_the_read_api() {
     let app = TestApp::spawn().await;
     let id = new_event_id();
-    let res = app.post_envelope(event_envelope(&error_event(&id, "charge", "boom 1"))).await;
+    let res = app
+        .post_envelope(event_envelope(&error_event(&id, "charge", "boom 1")))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.expect("json")["id"], id.as_str());
 
@@ -43,7 +45,20 @@ async fn stores_an_event_and_exposes_it_through_the_read_api() {
     assert_eq!(event["grouping"]["hash"].as_str().map(str::len), Some(64));
     let issue_id = event["issue_id"].as_i64().expect("issue id");
     let issue = app.api(&format!("/api/v1/issues/{issue_id}")).await;
-    for key in ["id", "project_id", "title", "culprit", "level", "status", "first_seen", "last_seen", "count", "user_count", "is_regression", "fingerprint"] {
+    for key in [
+        "id",
+        "project_id",
+        "title",
+        "culprit",
+        "level",
+        "status",
+        "first_seen",
+        "last_seen",
+        "count",
+        "user_count",
+        "is_regression",
+        "fingerprint",
+    ] {
         assert!(issue.get(key).is_some(), "issue has {key}: {issue}");
     }
     assert_eq!(issue["status"], "unresolved");
@@ -63,56 +78,202 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     })
     .await;
     // Something stored first, so "unchanged" is meaningful.
-    let res = app.post_envelope(event_envelope(&error_event(&new_event_id(), "charge", "x"))).await;
+    let res = app
+        .post_envelope(event_envelope(&error_event(&new_event_id(), "charge", "x")))
+        .await;
     assert_eq!(res.status(), 200);
     let before = snapshot(&app).await;
     let url = app.envelope_url();
     let good = event_envelope(&error_event(&new_event_id(), "other", "y"));
 
     let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
-        ("empty body", app.http.post(&url).header("x-sentry-auth", app.auth_header()), 400, "empty"),
-        ("bad header json", app.http.post(&url).header("x-sentry-auth", app.auth_header()).body("{not json\n"), 400, "header"),
-        ("length past end", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .body("{}\n{\"type\":\"event\",\"length\":500}\n{}\n"), 400, "item 0"),
-        ("event not json", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .body("{}\n{\"type\":\"event\"}\n{\"a\":\n"), 400, "JSON"),
-        ("event not an object", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .body("{}\n{\"type\":\"event\"}\n[1,2]\n"), 400, "object"),
-        ("no auth", app.http.post(&url).body(good.clone()), 401, "authentication"),
-        ("unknown key", app.http.post(&url)
-            .header("x-sentry-auth", "Sentry sentry_key=0123456789abcdef0123456789abcdef, sentry_version=7")
-            .body(good.clone()), 403, "unknown public key"),
-        ("wrong project", app.http.post(format!("{}/api/{}/envelope/", app.base, app.project.id + 1000))
-            .header("x-sentry-auth", app.auth_header()).body(good.clone()), 403, "another project"),
-        ("non-numeric project", app.http.post(format!("{}/api/abc/envelope/", app.base))
-            .header("x-sentry-auth", app.auth_header()).body(good.clone()), 400, "not a number"),
-        ("conflicting keys", app.http.post(format!("{url}?sentry_key=otherkey"))
-            .header("x-sentry-auth", app.auth_header()).body(good.clone()), 401, "authentication"),
-        ("body over limit", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .body(vec![b' '; 70 * 1024]), 413, "limit"),
-        ("gzip bomb", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .header("content-encoding", "gzip").body(gzip(&vec![b'{'; 8 * 1024 * 1024])), 413, "limit"),
-        ("event over item limit", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .body(event_envelope(&error_event(&new_event_id(), "big", &"v".repeat(10_000)))), 413, "limit"),
-        ("unsupported encoding", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .header("content-encoding", "compress").body(good.clone()), 415, "compress"),
-        ("corrupt gzip", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .header("content-encoding", "gzip").body(&b"\x1f\x8b\x08\x00garbage"[..]), 400, "gzip"),
-        ("header dsn mismatch", app.http.post(&url).header("x-sentry-auth", app.auth_header())
-            .body(format!("{{\"dsn\":\"http://otherkey@{}/{}\"}}\n", app.addr, app.project.id)), 400, "dsn"),
+        (
+            "empty body",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header()),
+            400,
+            "empty",
+        ),
+        (
+            "bad header json",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .body("{not json\n"),
+            400,
+            "header",
+        ),
+        (
+            "length past end",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .body("{}\n{\"type\":\"event\",\"length\":500}\n{}\n"),
+            400,
+            "item 0",
+        ),
+        (
+            "event not json",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .body("{}\n{\"type\":\"event\"}\n{\"a\":\n"),
+            400,
+            "JSON",
+        ),
+        (
+            "event not an object",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .body("{}\n{\"type\":\"event\"}\n[1,2]\n"),
+            400,
+            "object",
+        ),
+        (
+            "no auth",
+            app.http.post(&url).body(good.clone()),
+            401,
+            "authentication",
+        ),
+        (
+            "unknown key",
+            app.http
+                .post(&url)
+                .header(
+                    "x-sentry-auth",
+                    "Sentry sentry_key=0123456789abcdef0123456789abcdef, sentry_version=7",
+                )
+                .body(good.clone()),
+            403,
+            "unknown public key",
+        ),
+        (
+            "wrong project",
+            app.http
+                .post(format!(
+                    "{}/api/{}/envelope/",
+                    app.base,
+                    app.project.id + 1000
+                ))
+                .header("x-sentry-auth", app.auth_header())
+                .body(good.clone()),
+            403,
+            "another project",
+        ),
+        (
+            "non-numeric project",
+            app.http
+                .post(format!("{}/api/abc/envelope/", app.base))
+                .header("x-sentry-auth", app.auth_header())
+                .body(good.clone()),
+            400,
+            "not a number",
+        ),
+        (
+            "conflicting keys",
+            app.http
+                .post(format!("{url}?sentry_key=otherkey"))
+                .header("x-sentry-auth", app.auth_header())
+                .body(good.clone()),
+            401,
+            "authentication",
+        ),
+        (
+            "body over limit",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .body(vec![b' '; 70 * 1024]),
+            413,
+            "limit",
+        ),
+        (
+            "gzip bomb",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .header("content-encoding", "gzip")
+                .body(gzip(&vec![b'{'; 8 * 1024 * 1024])),
+            413,
+            "limit",
+        ),
+        (
+            "event over item limit",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .body(event_envelope(&error_event(
+                    &new_event_id(),
+                    "big",
+                    &"v".repeat(10_000),
+                ))),
+            413,
+            "limit",
+        ),
+        (
+            "unsupported encoding",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .header("content-encoding", "compress")
+                .body(good.clone()),
+            415,
+            "compress",
+        ),
+        (
+            "corrupt gzip",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .header("content-encoding", "gzip")
+                .body(&b"\x1f\x8b\x08\x00garbage"[..]),
+            400,
+            "gzip",
+        ),
+        (
+            "header dsn mismatch",
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .body(format!(
+                    "{{\"dsn\":\"http://otherkey@{}/{}\"}}\n",
+                    app.addr, app.project.id
+                )),
+            400,
+            "dsn",
+        ),
     ];
     for (name, req, status, needle) in cases {
         let res = req.send().await.expect("send");
         let (got, body) = error_body(res).await;
         assert_eq!(got, status, "{name}: {body}");
         let text = body.to_string().to_lowercase();
-        assert!(text.contains(&needle.to_lowercase()), "{name}: {body} should mention {needle:?}");
+        assert!(
+            text.contains(&needle.to_lowercase()),
+            "{name}: {body} should mention {needle:?}"
+        );
     }
-    let res = app.http.post(&url).header("x-sentry-auth", app.auth_header())
-        .header("content-encoding", "compress").body(good.clone()).send().await.expect("send");
-    assert!(res.headers()["accept-encoding"].to_str().expect("ascii").contains("gzip"));
+    let res = app
+        .http
+        .post(&url)
+        .header("x-sentry-auth", app.auth_header())
+        .header("content-encoding", "compress")
+        .body(good.clone())
+        .send()
+        .await
+        .expect("send");
+    assert!(res.headers()["accept-encoding"]
+        .to_str()
+        .expect("ascii")
+        .contains("gzip"));
 
-    assert_eq!(snapshot(&app).await, before, "rejected requests must not change stored data");
+    assert_eq!(
+        snapshot(&app).await,
+        before,
+        "rejected requests must not change stored data"
+    );
     app.stop().await;
 }
 
@@ -121,36 +282,104 @@ async fn auth_sources_and_encodings_are_all_accepted() {
     let app = TestApp::spawn().await;
     let key = app.project.public_key.clone();
     let url = app.envelope_url();
-    let send = |req: reqwest::RequestBuilder| async move { req.send().await.expect("send").status().as_u16() };
+    let send = |req: reqwest::RequestBuilder| async move {
+        req.send().await.expect("send").status().as_u16()
+    };
     let env = || event_envelope(&error_event(&new_event_id(), "f", "v"));
 
-    assert_eq!(send(app.http.post(format!("{url}?sentry_key={key}&sentry_version=7")).body(env())).await, 200);
-    assert_eq!(send(app.http.post(&url).header("authorization", format!("Sentry sentry_key={key}")).body(env())).await, 200);
+    assert_eq!(
+        send(
+            app.http
+                .post(format!("{url}?sentry_key={key}&sentry_version=7"))
+                .body(env())
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        send(
+            app.http
+                .post(&url)
+                .header("authorization", format!("Sentry sentry_key={key}"))
+                .body(env())
+        )
+        .await,
+        200
+    );
     // DSN in the envelope header only (tunnel).
-    let mut tunnel = format!("{{\"dsn\":\"http://{key}@{}/{}\"}}\n", app.addr, app.project.id).into_bytes();
+    let mut tunnel = format!(
+        "{{\"dsn\":\"http://{key}@{}/{}\"}}\n",
+        app.addr, app.project.id
+    )
+    .into_bytes();
     let payload = serde_json::to_vec(&error_event(&new_event_id(), "t", "v")).expect("json");
     tunnel.extend_from_slice(b"{\"type\":\"event\"}\n");
     tunnel.extend_from_slice(&payload);
     assert_eq!(send(app.http.post(&url).body(tunnel)).await, 200);
     // Compressed bodies.
-    assert_eq!(send(app.http.post(&url).header("x-sentry-auth", app.auth_header())
-        .header("content-encoding", "gzip").body(gzip(&env()))).await, 200);
+    assert_eq!(
+        send(
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .header("content-encoding", "gzip")
+                .body(gzip(&env()))
+        )
+        .await,
+        200
+    );
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(&env()).expect("zlib");
-    assert_eq!(send(app.http.post(&url).header("x-sentry-auth", app.auth_header())
-        .header("content-encoding", "deflate").body(z.finish().expect("zlib"))).await, 200);
+    assert_eq!(
+        send(
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .header("content-encoding", "deflate")
+                .body(z.finish().expect("zlib"))
+        )
+        .await,
+        200
+    );
     let mut br = Vec::new();
     {
         let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
         w.write_all(&env()).expect("br");
     }
-    assert_eq!(send(app.http.post(&url).header("x-sentry-auth", app.auth_header())
-        .header("content-encoding", "br").body(br)).await, 200);
+    assert_eq!(
+        send(
+            app.http
+                .post(&url)
+                .header("x-sentry-auth", app.auth_header())
+                .header("content-encoding", "br")
+                .body(br)
+        )
+        .await,
+        200
+    );
     // Trailing slash optional; legacy store endpoint with a JSON event and with base64+zlib.
-    assert_eq!(send(app.http.post(url.trim_end_matches('/')).header("x-sentry-auth", app.auth_header()).body(env())).await, 200);
+    assert_eq!(
+        send(
+            app.http
+                .post(url.trim_end_matches('/'))
+                .header("x-sentry-auth", app.auth_header())
+                .body(env())
+        )
+        .await,
+        200
+    );
     let store_url = format!("{}/api/{}/store/", app.base, app.project.id);
     let event = serde_json::to_vec(&error_event(&new_event_id(), "s", "v")).expect("json");
-    assert_eq!(send(app.http.post(&store_url).header("x-sentry-auth", app.auth_header()).body(event.clone())).await, 200);
+    assert_eq!(
+        send(
+            app.http
+                .post(&store_url)
+                .header("x-sentry-auth", app.auth_header())
+                .body(event.clone())
+        )
+        .await,
+        200
+    );
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     let b64_event = serde_json::to_vec(&error_event(&new_event_id(), "s", "v")).expect("json");
     z.write_all(&b64_event).expect("zlib");
@@ -159,11 +388,32 @@ async fn auth_sources_and_encodings_are_all_accepted() {
     let legacy_id = new_event_id();
     let mut ev = error_event(&legacy_id, "s", "v");
     ev["extra"] = json!({"ratio": "placeholder"});
-    let raw = serde_json::to_string(&ev).expect("json").replace("\"placeholder\"", "NaN");
-    let res = app.http.post(&store_url).header("x-sentry-auth", format!("Sentry sentry_key={key}, sentry_version=6"))
-        .header("content-type", "application/octet-stream").body(raw).send().await.expect("send");
+    let raw = serde_json::to_string(&ev)
+        .expect("json")
+        .replace("\"placeholder\"", "NaN");
+    let res = app
+        .http
+        .post(&store_url)
+        .header(
+            "x-sentry-auth",
+            format!("Sentry sentry_key={key}, sentry_version=6"),
+        )
+        .header("content-type", "application/octet-stream")
+        .body(raw)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 200, "Python NaN tolerated");
-    assert_eq!(send(app.http.post(&store_url).header("x-sentry-auth", app.auth_header()).body(b64)).await, 200);
+    assert_eq!(
+        send(
+            app.http
+                .post(&store_url)
+                .header("x-sentry-auth", app.auth_header())
+                .body(b64)
+        )
+        .await,
+        200
+    );
     let (events, _) = app.store.counts(None).await.expect("counts");
     assert_eq!(events, 10);
     app.stop().await;
@@ -172,22 +422,45 @@ async fn auth_sources_and_encodings_are_all_accepted() {
 #[tokio::test]
 async fn cors_preflight_and_headers() {
     let app = TestApp::spawn().await;
-    let res = app.http.request(reqwest::Method::OPTIONS, app.envelope_url())
+    let res = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.envelope_url())
         .header("origin", "https://shop.example.com")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type, x-sentry-auth")
-        .send().await.expect("send");
+        .header(
+            "access-control-request-headers",
+            "content-type, x-sentry-auth",
+        )
+        .send()
+        .await
+        .expect("send");
     assert!(res.status().is_success());
     let h = res.headers();
     assert_eq!(h["access-control-allow-origin"], "*");
-    assert!(h["access-control-allow-methods"].to_str().expect("ascii").contains("POST"));
-    assert!(h["access-control-allow-headers"].to_str().expect("ascii").to_lowercase().contains("x-sentry-auth"));
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii")
+        .contains("POST"));
+    assert!(h["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_lowercase()
+        .contains("x-sentry-auth"));
     assert_eq!(h["access-control-max-age"], "3600");
-    let res = app.http.post(app.envelope_url()).header("origin", "https://shop.example.com")
-        .body(event_envelope(&error_event(&new_event_id(), "f", "v"))).send().await.expect("send");
+    let res = app
+        .http
+        .post(app.envelope_url())
+        .header("origin", "https://shop.example.com")
+        .body(event_envelope(&error_event(&new_event_id(), "f", "v")))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
-    assert!(res.headers()["access-control-expose-headers"].to_str().expect("ascii").contains("retry-after"));
+    assert!(res.headers()["access-control-expose-headers"]
+        .to_str()
+        .expect("ascii")
+        .contains("retry-after"));
     app.stop().await;
 }
 
@@ -216,34 +489,85 @@ async fn duplicates_regressions_and_status_changes() {
     assert_eq!(issue["count"], 1, "a duplicate event id is stored once");
 
     // Resolve, then the same error again: a regression reopens the issue.
-    let res = app.http.patch(format!("{}/api/v1/issues/{issue_id}", app.base)).bearer_auth(&app.token)
-        .json(&json!({"status": "resolved"})).send().await.expect("send");
+    let res = app
+        .http
+        .patch(format!("{}/api/v1/issues/{issue_id}", app.base))
+        .bearer_auth(&app.token)
+        .json(&json!({"status": "resolved"}))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.expect("json")["status"], "resolved");
-    let resolved = app.api(&format!("/api/v1/projects/{}/issues?status=resolved", app.project.id)).await;
+    assert_eq!(
+        res.json::<Value>().await.expect("json")["status"],
+        "resolved"
+    );
+    let resolved = app
+        .api(&format!(
+            "/api/v1/projects/{}/issues?status=resolved",
+            app.project.id
+        ))
+        .await;
     assert_eq!(resolved["issues"].as_array().map(Vec::len), Some(1));
-    assert_eq!(app.post_envelope(event_envelope(&error_event(&new_event_id(), "checkout", "second"))).await.status(), 200);
+    assert_eq!(
+        app.post_envelope(event_envelope(&error_event(
+            &new_event_id(),
+            "checkout",
+            "second"
+        )))
+        .await
+        .status(),
+        200
+    );
     let issue = app.api(&format!("/api/v1/issues/{issue_id}")).await;
     assert_eq!(issue["status"], "unresolved");
     assert_eq!(issue["is_regression"], true);
     assert_eq!(issue["count"], 2);
 
     // Ignored issues keep counting but stay ignored.
-    let res = app.http.patch(format!("{}/api/v1/issues/{issue_id}", app.base)).bearer_auth(&app.token)
-        .json(&json!({"status": "ignored"})).send().await.expect("send");
+    let res = app
+        .http
+        .patch(format!("{}/api/v1/issues/{issue_id}", app.base))
+        .bearer_auth(&app.token)
+        .json(&json!({"status": "ignored"}))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 200);
-    assert_eq!(app.post_envelope(event_envelope(&error_event(&new_event_id(), "checkout", "third"))).await.status(), 200);
+    assert_eq!(
+        app.post_envelope(event_envelope(&error_event(
+            &new_event_id(),
+            "checkout",
+            "third"
+        )))
+        .await
+        .status(),
+        200
+    );
     let issue = app.api(&format!("/api/v1/issues/{issue_id}")).await;
     assert_eq!(issue["status"], "ignored");
     assert_eq!(issue["count"], 3);
 
     // Bad PATCH bodies.
-    let res = app.http.patch(format!("{}/api/v1/issues/{issue_id}", app.base)).bearer_auth(&app.token)
-        .header("content-type", "application/json").body("{\"status\":\"gone\"}").send().await.expect("send");
+    let res = app
+        .http
+        .patch(format!("{}/api/v1/issues/{issue_id}", app.base))
+        .bearer_auth(&app.token)
+        .header("content-type", "application/json")
+        .body("{\"status\":\"gone\"}")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 400);
     assert!(res.json::<Value>().await.expect("json")["detail"].is_string());
-    let res = app.http.patch(format!("{}/api/v1/issues/999999", app.base)).bearer_auth(&app.token)
-        .json(&json!({"status": "resolved"})).send().await.expect("send");
+    let res = app
+        .http
+        .patch(format!("{}/api/v1/issues/999999", app.base))
+        .bearer_auth(&app.token)
+        .json(&json!({"status": "resolved"}))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 404);
     app.stop().await;
 }
@@ -259,8 +583,18 @@ async fn concurrent_senders_make_one_issue_per_fingerprint() {
         tasks.push(tokio::spawn(async move {
             for n in 0..20 {
                 let function = ["alpha", "beta", "gamma"][(sender + n) % 3];
-                let env = event_envelope(&error_event(&new_event_id(), function, &format!("{sender}-{n}")));
-                let res = http.post(&url).header("x-sentry-auth", &auth).body(env).send().await.expect("send");
+                let env = event_envelope(&error_event(
+                    &new_event_id(),
+                    function,
+                    &format!("{sender}-{n}"),
+                ));
+                let res = http
+                    .post(&url)
+                    .header("x-sentry-auth", &auth)
+                    .body(env)
+                    .send()
+                    .await
+                    .expect("send");
                 assert_eq!(res.status(), 200);
             }
         }));
@@ -270,7 +604,10 @@ async fn concurrent_senders_make_one_issue_per_fingerprint() {
     }
     let issues = app.all_issues().await;
     assert_eq!(issues.len(), 3, "one issue per fingerprint");
-    let total: i64 = issues.iter().map(|i| i["count"].as_i64().unwrap_or(0)).sum();
+    let total: i64 = issues
+        .iter()
+        .map(|i| i["count"].as_i64().unwrap_or(0))
+        .sum();
     assert_eq!(total, 320);
     assert_eq!(app.store.counts(None).await.expect("counts"), (320, 3));
     app.stop().await;
@@ -291,7 +628,13 @@ async fn overload_answers_429_with_retry_after() {
         let auth = app.auth_header();
         tasks.push(tokio::spawn(async move {
             let env = event_envelope(&error_event(&new_event_id(), "f", "v"));
-            let res = http.post(&url).header("x-sentry-auth", &auth).body(env).send().await.expect("send");
+            let res = http
+                .post(&url)
+                .header("x-sentry-auth", &auth)
+                .body(env)
+                .send()
+                .await
+                .expect("send");
             let status = res.status().as_u16();
             if status == 429 {
                 assert!(res.headers().contains_key("retry-after"));
@@ -311,40 +654,114 @@ async fn overload_answers_429_with_retry_after() {
     }
     assert!(limited > 0, "some requests must be refused with 429");
     let (events, _) = app.store.counts(None).await.expect("counts");
-    assert_eq!(events, ok, "every acknowledged event is stored, nothing else");
+    assert_eq!(
+        events, ok,
+        "every acknowledged event is stored, nothing else"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn operational_endpoints_and_read_api_auth() {
     let app = TestApp::spawn().await;
-    let res = app.http.get(format!("{}/healthz", app.base)).send().await.expect("send");
+    let res = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 200);
-    let res = app.http.get(format!("{}/readyz", app.base)).header("x-request-id", "abc-123").send().await.expect("send");
+    let res = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["x-request-id"], "abc-123", "incoming request id echoed");
-    assert_eq!(res.json::<Value>().await.expect("json"), json!({"status": "ready", "checks": {"database": "ok"}}));
-    let res = app.http.get(format!("{}/healthz", app.base)).send().await.expect("send");
-    assert_eq!(res.headers()["x-request-id"].to_str().expect("ascii").len(), 36, "a UUID is generated");
+    assert_eq!(
+        res.headers()["x-request-id"],
+        "abc-123",
+        "incoming request id echoed"
+    );
+    assert_eq!(
+        res.json::<Value>().await.expect("json"),
+        json!({"status": "ready", "checks": {"database": "ok"}})
+    );
+    let res = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.headers()["x-request-id"].to_str().expect("ascii").len(),
+        36,
+        "a UUID is generated"
+    );
 
-    assert_eq!(app.post_envelope(event_envelope(&error_event(&new_event_id(), "f", "v"))).await.status(), 200);
-    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.expect("send").text().await.expect("text");
-    for name in ["errata_events_accepted_total", "errata_ingest_duration_seconds", "errata_batch_size", "errata_issues_created_total"] {
+    assert_eq!(
+        app.post_envelope(event_envelope(&error_event(&new_event_id(), "f", "v")))
+            .await
+            .status(),
+        200
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "errata_events_accepted_total",
+        "errata_ingest_duration_seconds",
+        "errata_batch_size",
+        "errata_issues_created_total",
+    ] {
         assert!(metrics.contains(name), "metrics expose {name}");
     }
 
-    let res = app.http.get(format!("{}/api/v1/projects", app.base)).send().await.expect("send");
+    let res = app
+        .http
+        .get(format!("{}/api/v1/projects", app.base))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 401);
     assert!(res.json::<Value>().await.expect("json")["detail"].is_string());
-    let res = app.http.get(format!("{}/api/v1/projects", app.base)).bearer_auth("wrong").send().await.expect("send");
+    let res = app
+        .http
+        .get(format!("{}/api/v1/projects", app.base))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(res.status(), 401);
     let projects = app.api("/api/v1/projects").await;
     assert_eq!(projects["projects"][0]["dsn"], app.dsn());
-    let res = app.api_raw(&format!("/api/v1/projects/{}/issues?sort=nope", app.project.id)).await;
+    let res = app
+        .api_raw(&format!(
+            "/api/v1/projects/{}/issues?sort=nope",
+            app.project.id
+        ))
+        .await;
     assert_eq!(res.status(), 400);
-    let res = app.api_raw(&format!("/api/v1/projects/{}/issues?limit=1000", app.project.id)).await;
+    let res = app
+        .api_raw(&format!(
+            "/api/v1/projects/{}/issues?limit=1000",
+            app.project.id
+        ))
+        .await;
     assert_eq!(res.status(), 400);
-    let res = app.api_raw(&format!("/api/v1/projects/{}/issues?cursor=%%%garbage", app.project.id)).await;
+    let res = app
+        .api_raw(&format!(
+            "/api/v1/projects/{}/issues?cursor=%%%garbage",
+            app.project.id
+        ))
+        .await;
     assert_eq!(res.status(), 400);
     let res = app.api_raw("/api/v1/projects/99999/issues").await;
     assert_eq!(res.status(), 404);
@@ -364,7 +781,12 @@ async fn issue_list_filters_sorts_and_paginates() {
     }
     let base = format!("/api/v1/projects/{}/issues", app.project.id);
     let by_count = app.api(&format!("{base}?sort=count")).await;
-    let counts: Vec<i64> = by_count["issues"].as_array().expect("issues").iter().map(|i| i["count"].as_i64().unwrap_or(0)).collect();
+    let counts: Vec<i64> = by_count["issues"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .map(|i| i["count"].as_i64().unwrap_or(0))
+        .collect();
     assert_eq!(counts, vec![5, 4, 3, 2, 1]);
     let prod = app.api(&format!("{base}?environment=prod")).await;
     assert_eq!(prod["issues"].as_array().map(Vec::len), Some(3));
@@ -381,7 +803,13 @@ async fn issue_list_filters_sorts_and_paginates() {
             path.push_str(&format!("&cursor={}", crate::helpers::urlencode(c)));
         }
         let page = app.api(&path).await;
-        seen.extend(page["issues"].as_array().expect("issues").iter().map(|i| i["id"].as_i64().unwrap_or(0)));
+        seen.extend(
+            page["issues"]
+                .as_array()
+                .expect("issues")
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap_or(0)),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -390,6 +818,10 @@ async fn issue_list_filters_sorts_and_paginates() {
     let mut unique = seen.clone();
     unique.sort_unstable();
     unique.dedup();
-    assert_eq!((seen.len(), unique.len()), (5, 5), "pages cover every issue once");
+    assert_eq!(
+        (seen.len(), unique.len()),
+        (5, 5),
+        "pages cover every issue once"
+    );
     app.stop().await;
 }

@@ -8,34 +8,26 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{fixtures_dir, python_with_sentry_sdk, TestApp};
+use crate::helpers::{fixtures_dir, frames, latest_event, python_with_sentry_sdk, TestApp};
 
 async fn issue_counts(app: &TestApp) -> BTreeMap<i64, i64> {
     app.all_issues()
         .await
         .iter()
-        .map(|i| (i["id"].as_i64().unwrap_or(0), i["count"].as_i64().unwrap_or(0)))
-        .collect()
-}
-
-async fn latest_event(app: &TestApp, issue_id: i64) -> Value {
-    let events = app.api(&format!("/api/v1/issues/{issue_id}/events?limit=1")).await;
-    let id = events["events"][0]["event_id"].as_str().expect("an event").to_owned();
-    app.event(&id).await["event"].clone()
-}
-
-fn frames(event: &Value) -> Vec<Value> {
-    event["exception"]["values"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|e| e["stacktrace"]["frames"].as_array().cloned().unwrap_or_default())
+        .map(|i| {
+            (
+                i["id"].as_i64().unwrap_or(0),
+                i["count"].as_i64().unwrap_or(0),
+            )
+        })
         .collect()
 }
 
 #[tokio::test]
 async fn sentry_python_scenarios_group_as_labelled() {
-    let Some(python) = python_with_sentry_sdk() else { return };
+    let Some(python) = python_with_sentry_sdk() else {
+        return;
+    };
     let app = TestApp::spawn().await;
     let manifest: Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures_dir().join("manifest.json")).expect("manifest"),
@@ -71,9 +63,16 @@ async fn sentry_python_scenarios_group_as_labelled() {
             .map(|(id, n)| (*id, n - before.get(id).copied().unwrap_or(0)))
             .collect();
         match fixture["expected_group"].as_str() {
-            None => assert!(changed.is_empty(), "{name} must not touch any issue: {changed:?}"),
+            None => assert!(
+                changed.is_empty(),
+                "{name} must not touch any issue: {changed:?}"
+            ),
             Some(label) => {
-                assert_eq!(changed.len(), 1, "{name}: exactly one issue gets the event: {changed:?}");
+                assert_eq!(
+                    changed.len(),
+                    1,
+                    "{name}: exactly one issue gets the event: {changed:?}"
+                );
                 let (issue, delta) = changed[0];
                 assert_eq!(delta, 1, "{name}: one event");
                 if let Some(prev) = issue_of_label.insert(label.to_owned(), issue) {
@@ -86,11 +85,22 @@ async fn sentry_python_scenarios_group_as_labelled() {
     let mut issues: Vec<i64> = issue_of_label.values().copied().collect();
     issues.sort_unstable();
     issues.dedup();
-    assert_eq!(issues.len(), issue_of_label.len(), "different labels, different issues");
+    assert_eq!(
+        issues.len(),
+        issue_of_label.len(),
+        "different labels, different issues"
+    );
     for (label, issue) in &issue_of_label {
         let json = app.api(&format!("/api/v1/issues/{issue}")).await;
-        assert_eq!(json["count"].as_i64(), sent_per_label.get(label).copied(), "{label}: {json}");
-        assert!(json["first_seen"].as_str() <= json["last_seen"].as_str(), "{json}");
+        assert_eq!(
+            json["count"].as_i64(),
+            sent_per_label.get(label).copied(),
+            "{label}: {json}"
+        );
+        assert!(
+            json["first_seen"].as_str() <= json["last_seen"].as_str(),
+            "{json}"
+        );
     }
 
     // Details survive: frames with locals, tags, user, breadcrumbs, contexts.
@@ -102,13 +112,23 @@ async fn sentry_python_scenarios_group_as_labelled() {
         .expect("charge frame");
     assert_eq!(charge["module"], "fixture_app.payments");
     assert!(charge["context_line"].is_string());
-    assert!(charge["vars"]["order_id"].is_string(), "locals survive: {charge}");
+    assert!(
+        charge["vars"]["order_id"].is_string(),
+        "locals survive: {charge}"
+    );
     assert_eq!(charge["in_app"], true);
 
-    let validate = app.api(&format!("/api/v1/issues/{}", issue_of_label["validate"])).await;
+    let validate = app
+        .api(&format!("/api/v1/issues/{}", issue_of_label["validate"]))
+        .await;
     assert_eq!(validate["count"], 3);
     // context_rich is one of the three events of the validate issue: the one with a user.
-    let listed = app.api(&format!("/api/v1/issues/{}/events", issue_of_label["validate"])).await;
+    let listed = app
+        .api(&format!(
+            "/api/v1/issues/{}/events",
+            issue_of_label["validate"]
+        ))
+        .await;
     let mut rich = Value::Null;
     for e in listed["events"].as_array().expect("events") {
         let event = app.event(e["event_id"].as_str().expect("id")).await["event"].clone();
@@ -116,17 +136,32 @@ async fn sentry_python_scenarios_group_as_labelled() {
             rich = event;
         }
     }
-    let tags: Vec<(String, String)> = serde_json::from_value(rich["tags"].clone()).expect("tag pairs");
-    assert!(tags.contains(&("customer.tier".into(), "gold".into())), "{tags:?}");
-    assert!(tags.contains(&("region".into(), "eu-west-1".into())), "{tags:?}");
+    let tags: Vec<(String, String)> =
+        serde_json::from_value(rich["tags"].clone()).expect("tag pairs");
+    assert!(
+        tags.contains(&("customer.tier".into(), "gold".into())),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&("region".into(), "eu-west-1".into())),
+        "{tags:?}"
+    );
     assert_eq!(rich["user"]["email"], "jane@example.com");
-    assert_eq!(rich["user"]["ip_address"], "127.0.0.1", "{{auto}} replaced by the client address");
+    assert_eq!(
+        rich["user"]["ip_address"], "127.0.0.1",
+        "{{auto}} replaced by the client address"
+    );
     assert_eq!(rich["contexts"]["order"]["currency"], "EUR");
     assert_eq!(rich["level"], "fatal");
     assert_eq!(rich["dist"], "build-42");
-    let crumbs = rich["breadcrumbs"]["values"].as_array().expect("breadcrumbs");
+    let crumbs = rich["breadcrumbs"]["values"]
+        .as_array()
+        .expect("breadcrumbs");
     assert!(crumbs.iter().any(|c| c["category"] == "auth"), "{crumbs:?}");
     assert!(crumbs.iter().any(|c| c["type"] == "http"), "{crumbs:?}");
-    assert_eq!(validate["user_count"], 1, "only the rich event names a user");
+    assert_eq!(
+        validate["user_count"], 1,
+        "only the rich event names a user"
+    );
     app.stop().await;
 }

@@ -22,18 +22,27 @@ fn header_event_id(envelope: &[u8]) -> Option<String> {
 }
 
 /// Sends one recorded request to `app` and returns the answer's status and JSON body.
-async fn replay_request(app: &TestApp, stem: &str, path: &str, encoding: Option<&str>) -> (u16, Value) {
+async fn replay_request(
+    app: &TestApp,
+    stem: &str,
+    path: &str,
+    encoding: Option<&str>,
+) -> (u16, Value) {
     let headers = read_json(&format!("{stem}.headers.json"));
     let suffix = match encoding {
         Some("gzip") => ".gz",
         Some("br") => ".br",
         _ => "",
     };
-    let body = std::fs::read(fixtures_dir().join(format!("{stem}.envelope{suffix}"))).expect("body");
+    let body =
+        std::fs::read(fixtures_dir().join(format!("{stem}.envelope{suffix}"))).expect("body");
     let path = path.replacen("/api/42/", &format!("/api/{}/", app.project.id), 1);
     let mut req = app.http.post(format!("{}{}", app.base, path));
     for pair in headers["headers"].as_array().expect("headers") {
-        let (k, v) = (pair[0].as_str().unwrap_or(""), pair[1].as_str().unwrap_or(""));
+        let (k, v) = (
+            pair[0].as_str().unwrap_or(""),
+            pair[1].as_str().unwrap_or(""),
+        );
         if !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length") {
             req = req.header(k, v);
         }
@@ -65,7 +74,11 @@ async fn every_fixture_is_accepted_and_grouped_as_labelled() {
             .await;
             assert_eq!(status, 200, "{name}/{file}: {body}");
             let expected_id = header_event_id(&decoded);
-            assert_eq!(body["id"].as_str(), expected_id.as_deref(), "{name}/{file}: id");
+            assert_eq!(
+                body["id"].as_str(),
+                expected_id.as_deref(),
+                "{name}/{file}: id"
+            );
             let has_event = request["items"]
                 .as_array()
                 .is_some_and(|items| items.iter().any(|t| t == "event"));
@@ -86,29 +99,54 @@ async fn every_fixture_is_accepted_and_grouped_as_labelled() {
             assert_eq!(prev, issue, "label {label} split across issues");
         }
         if let Some(prev) = label_of_issue.insert(issue, label.clone()) {
-            assert_eq!(&prev, label, "issue {issue} merges labels {prev} and {label}");
+            assert_eq!(
+                &prev, label,
+                "issue {issue} merges labels {prev} and {label}"
+            );
         }
         assert!(
-            !event["grouping"]["values"].as_array().expect("values").is_empty()
+            !event["grouping"]["values"]
+                .as_array()
+                .expect("values")
+                .is_empty()
                 || event["grouping"]["kind"] == "fallback",
             "grouping components are stored"
         );
     }
     // Transactions, check-ins, sessions and client reports create no issue.
     let issues = app.all_issues().await;
-    assert_eq!(issues.len(), labels.len(), "one issue per label, none for non-error items");
+    assert_eq!(
+        issues.len(),
+        labels.len(),
+        "one issue per label, none for non-error items"
+    );
 
     // Counts: the payment chain was sent five times (a, b, brotli, uncompressed, session).
     let payment = issue_of_label["payment-chain"];
     let issue = app.api(&format!("/api/v1/issues/{payment}")).await;
     assert_eq!(issue["count"], 5, "{issue}");
-    assert_eq!(issue["title"].as_str().map(|t| t.starts_with("PaymentError")), Some(true), "{issue}");
+    assert_eq!(
+        issue["title"]
+            .as_str()
+            .map(|t| t.starts_with("PaymentError")),
+        Some(true),
+        "{issue}"
+    );
 
     // Replaying everything again stores nothing new: event ids are already known.
     let before = issue["count"].clone();
-    let (status, _) = replay_request(&app, "chained_exception_a", "/api/42/envelope/", Some("gzip")).await;
+    let (status, _) = replay_request(
+        &app,
+        "chained_exception_a",
+        "/api/42/envelope/",
+        Some("gzip"),
+    )
+    .await;
     assert_eq!(status, 200);
     let again = app.api(&format!("/api/v1/issues/{payment}")).await;
-    assert_eq!(again["count"], before, "duplicate event id must not count twice");
+    assert_eq!(
+        again["count"], before,
+        "duplicate event id must not count twice"
+    );
     app.stop().await;
 }

@@ -48,17 +48,30 @@ async fn sentry_crate_panics_and_errors_group_by_site() {
             .map(|i| i["count"].as_i64().unwrap_or(0))
             .collect()
     };
-    assert_eq!(count_of("quantity must be a number"), vec![2], "one site, one issue: {issues:#?}");
+    assert_eq!(
+        count_of("quantity must be a number"),
+        vec![2],
+        "one site, one issue: {issues:#?}"
+    );
     assert_eq!(count_of("index out of bounds"), vec![1], "{issues:#?}");
-    assert_eq!(issues.len(), 3, "two panic sites and one error: {issues:#?}");
+    assert_eq!(
+        issues.len(),
+        3,
+        "two panic sites and one error: {issues:#?}"
+    );
 
     let panic_issue = issues
         .iter()
         .find(|i| i["title"].as_str().is_some_and(|t| t.contains("quantity")))
         .expect("panic issue");
     assert_eq!(panic_issue["level"], "fatal");
-    let events = app.api(&format!("/api/v1/issues/{}/events", panic_issue["id"])).await;
-    let id = events["events"][0]["event_id"].as_str().expect("event id").to_owned();
+    let events = app
+        .api(&format!("/api/v1/issues/{}/events", panic_issue["id"]))
+        .await;
+    let id = events["events"][0]["event_id"]
+        .as_str()
+        .expect("event id")
+        .to_owned();
     let stored = app.event(&id).await;
     let event = &stored["event"];
     assert_eq!(event["platform"], "native");
@@ -70,7 +83,9 @@ async fn sentry_crate_panics_and_errors_group_by_site() {
         .flat_map(|e| e["stacktrace"]["frames"].as_array().into_iter().flatten())
         .collect();
     assert!(
-        frames.iter().any(|f| f["function"].as_str().is_some_and(|n| n.contains("parse_quantity"))
+        frames.iter().any(|f| f["function"]
+            .as_str()
+            .is_some_and(|n| n.contains("parse_quantity"))
             && f["in_app"] == true),
         "the panicking function is an in-app frame"
     );
@@ -80,11 +95,16 @@ async fn sentry_crate_panics_and_errors_group_by_site() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(values.iter().any(|v| v.contains("parse_quantity")), "{values:?}");
     assert!(
-        !values.iter().any(|v| ["fn:sentry", "fn:std::", "fn:core::", "fn:tokio::"]
+        values.iter().any(|v| v.contains("parse_quantity")),
+        "{values:?}"
+    );
+    assert!(
+        !values
             .iter()
-            .any(|p| v.starts_with(p))),
+            .any(|v| ["fn:sentry", "fn:std::", "fn:core::", "fn:tokio::"]
+                .iter()
+                .any(|p| v.starts_with(p))),
         "SDK and std frames do not group: {values:?}"
     );
     app.stop().await;
