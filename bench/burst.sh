@@ -38,9 +38,10 @@ rc=0
   --concurrency "$CONCURRENCY" "${EXTRA[@]}" >"$WORK/bench.json" || rc=$?
 [ -s "$WORK/bench.json" ] || die "errata-bench produced no report (exit $rc)"
 sleep 1.5 # one more RSS sample after the load
+METRICS="$(metrics_summary "$PORT")"
 
 python3 - "$WORK/bench.json" "$(rss_summary "$WORK/rss.txt")" "$RSS_IDLE" "$(machine_json)" \
-  "$(du -sk "$WORK/db" | cut -f1)" <<'PY'
+  "$(du -sk "$WORK/db" | cut -f1)" "$METRICS" <<'PY'
 import json, sys
 bench = json.load(open(sys.argv[1]))
 print(json.dumps({
@@ -49,6 +50,7 @@ print(json.dumps({
     "bench": bench,
     "server_rss": {"before_load_mb": round(int(sys.argv[3]) / 1024, 1), **json.loads(sys.argv[2])},
     "database_mb": round(int(sys.argv[5]) / 1024, 1),
+    "server_metrics": json.loads(sys.argv[6]),
 }, indent=2))
 PY
 exit "$rc"

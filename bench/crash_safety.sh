@@ -61,6 +61,7 @@ for round in $(seq 1 "$ROUNDS"); do
   sleep "$DELAY"
   MID_LOAD=false
   if kill -0 "$BPID" 2>/dev/null; then MID_LOAD=true; fi
+  log "round $round: SIGKILL to the server after ${DELAY}s (bash reports it as \"Killed\"), restart"
   stop_pid "$SERVER_PID" KILL
   sleep "0.$((RANDOM % 9 + 1))"
   start_server "round$round" "$DB" "$PORT"

@@ -58,9 +58,13 @@ bench_init() {
   trap 'exit 130' INT TERM
   local dir flag
   if [ "$PROFILE" = dev ]; then dir=debug; flag=(); else dir="$PROFILE"; flag=(--profile "$PROFILE"); fi
-  log "building ($PROFILE)"
-  (cd "$ROOT" && cargo build --quiet "${flag[@]}" -p errata-server -p errata-bench --all-features) \
-    || die "build failed"
+  if [ "${ERRATA_BENCH_NO_BUILD:-0}" = 1 ]; then
+    log "using the existing $PROFILE binaries (ERRATA_BENCH_NO_BUILD=1)"
+  else
+    log "building ($PROFILE)"
+    (cd "$ROOT" && cargo build --quiet "${flag[@]}" -p errata-server -p errata-bench --all-features) \
+      || die "build failed"
+  fi
   local target="${CARGO_TARGET_DIR:-$ROOT/target}"
   ERRATA="$target/$dir/errata"
   BENCH="$target/$dir/errata-bench"
@@ -188,5 +192,42 @@ print(json.dumps({
 PY
 }
 
-# metrics PORT: the server's Prometheus text.
-metrics() { curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" || true; }
+# metrics_summary PORT: the server's errata_* counters and, per histogram, count/mean and
+# the bucket bounds holding the median and p99 (JSON). Explains where ingest time goes:
+# errata_batch_size is the group-commit size, errata_commit_duration_seconds the transaction.
+metrics_summary() {
+  curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null | python3 -c '
+import json, re, sys
+counters, hist = {}, {}
+for line in sys.stdin:
+    if line.startswith("#") or not line.startswith("errata_"):
+        continue
+    m = re.match(r"([a-z_]+)(\{[^}]*\})?\s+(\S+)", line)
+    if not m:
+        continue
+    name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix):
+            h = hist.setdefault(name[: -len(suffix)], {"buckets": []})
+            if suffix == "_bucket":
+                le = re.search(r"le=\"([^\"]+)\"", labels)
+                if le:
+                    h["buckets"].append((float(le.group(1)), value))
+            else:
+                h[suffix[1:]] = h.get(suffix[1:], 0) + value
+            break
+    else:
+        counters[name + labels] = counters.get(name + labels, 0) + value
+out = {"counters": counters}
+for name, h in hist.items():
+    n = h.get("count", 0)
+    if not n:
+        continue
+    def q(p):
+        for le, c in sorted(h["buckets"]):
+            if c >= p * n:
+                return le
+    out[name] = {"count": n, "mean": round(h.get("sum", 0) / n, 6), "p50_le": q(0.5), "p99_le": q(0.99)}
+print(json.dumps(out))
+' || echo '{}'
+}

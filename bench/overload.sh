@@ -4,15 +4,23 @@
 # acknowledges (read-API check), and keeps its goodput near the sustainable rate.
 #
 # The sustainable rate is measured first with a 10,000-event burst unless --sustainable is
-# given. The overload phase is open-loop: each event is tried once at its scheduled time
-# (--no-retry), so the offered rate really is 3× (a retrying client would slow itself down).
+# given. The overload phase tries each event once at its scheduled time (--no-retry), so the
+# offered rate really is 3× (a retrying client would slow itself down).
 #
-#   bench/overload.sh [--sustainable R] [--factor 3] [--duration 60] [--concurrency 256]
+# The server sheds load only when its queue is full, i.e. when more events are in flight than
+# ERRATA_QUEUE_CAPACITY (default 5,000). Every connection holds one event until it is
+# committed, so the generator needs more connections than the queue holds: this script runs
+# the server with ERRATA_QUEUE_CAPACITY=256 (override in the environment) and 1,024
+# connections. With the default capacity, 5,000 connections would be needed and requests wait
+# up to capacity / commit rate (~2.5 s here) before the first 429.
+#
+#   bench/overload.sh [--sustainable R] [--factor 3] [--duration 60] [--concurrency 1024]
 #                     [--rss-limit-mb 400] [--debug] [-- extra errata-bench flags]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-SUSTAINABLE="" FACTOR=3 DURATION=60 CONCURRENCY=256 RSS_LIMIT=400 EXTRA=()
+SUSTAINABLE="" FACTOR=3 DURATION=60 CONCURRENCY=1024 RSS_LIMIT=400 EXTRA=()
+QUEUE="${ERRATA_QUEUE_CAPACITY:-256}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --sustainable) SUSTAINABLE="$2"; shift 2 ;;
@@ -29,7 +37,7 @@ done
 bench_init
 PORT="$(free_port)"
 DB="sqlite://$WORK/db/errata.db"
-start_server server "$DB" "$PORT"
+start_server server "$DB" "$PORT" ERRATA_QUEUE_CAPACITY="$QUEUE"
 DSN="$(dsn_from_output server)"
 TOKEN="$(make_token "$DB")"
 sample_rss "$SERVER_PID" "$WORK/rss.txt"
@@ -42,7 +50,7 @@ if [ -z "$SUSTAINABLE" ]; then
 fi
 OFFER=$(( SUSTAINABLE * FACTOR ))
 T_OVERLOAD="$(awk 'END {print $1}' "$WORK/rss.txt" 2>/dev/null || echo 0)"
-log "overload: offering $OFFER events/s (${FACTOR}× $SUSTAINABLE) for ${DURATION}s over $CONCURRENCY connections"
+log "overload: offering $OFFER events/s (${FACTOR}× $SUSTAINABLE) for ${DURATION}s over $CONCURRENCY connections, queue $QUEUE"
 rc=0
 "$BENCH" --dsn "$DSN" --token "$TOKEN" --rate "$OFFER" --duration "$DURATION" --issues 1000 \
   --concurrency "$CONCURRENCY" --no-retry --progress 10 "${EXTRA[@]}" >"$WORK/bench.json" || rc=$?
@@ -50,7 +58,7 @@ rc=0
 sleep 1.5
 
 python3 - "$WORK/bench.json" "$(rss_summary "$WORK/rss.txt" "${T_OVERLOAD:-0}" 1e9)" \
-  "$SUSTAINABLE" "$OFFER" "$RSS_LIMIT" "$(machine_json)" "$rc" <<'PY'
+  "$SUSTAINABLE" "$OFFER" "$RSS_LIMIT" "$(machine_json)" "$rc" "$QUEUE" <<'PY'
 import json, sys
 bench = json.load(open(sys.argv[1]))
 rss = json.loads(sys.argv[2])
@@ -73,6 +81,7 @@ print(json.dumps({
     "scenario": "overload",
     "machine": json.loads(sys.argv[6]),
     "sustainable_rate": sustainable,
+    "queue_capacity": int(sys.argv[8]),
     "offered_rate_target": offer,
     "offered_rate_actual": round(offered, 1),
     "goodput": bench["events_per_s"],

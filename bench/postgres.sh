@@ -53,7 +53,8 @@ rc=0
 sleep 1.5
 
 python3 - "$WORK/bench.json" "$(rss_summary "$WORK/rss1.txt")" "$(rss_summary "$WORK/rss2.txt")" \
-  "$(machine_json)" "$(psql "$DB" -qAtc "select pg_database_size(current_database())")" <<'PY'
+  "$(machine_json)" "$(psql "$DB" -qAtc "select pg_database_size(current_database())")" \
+  "$(metrics_summary "$PORT1")" "$(metrics_summary "$PORT2")" <<'PY'
 import json, sys
 print(json.dumps({
     "scenario": "postgres-2-servers",
@@ -62,6 +63,8 @@ print(json.dumps({
     "server1_rss": json.loads(sys.argv[2]),
     "server2_rss": json.loads(sys.argv[3]),
     "database_mb": round(int(sys.argv[5]) / 1048576, 1),
+    "server1_metrics": json.loads(sys.argv[6]),
+    "server2_metrics": json.loads(sys.argv[7]),
 }, indent=2))
 PY
 exit "$rc"

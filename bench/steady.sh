@@ -37,10 +37,11 @@ rc=0
   >"$WORK/bench.json" || rc=$?
 [ -s "$WORK/bench.json" ] || die "errata-bench produced no report (exit $rc)"
 sleep 1.5
+METRICS="$(metrics_summary "$PORT")"
 
 # Skip the first 10 s (warm-up: connection pool, SQLite page cache) for the flatness figures.
 python3 - "$WORK/bench.json" "$(rss_summary "$WORK/rss.txt")" \
-  "$(rss_summary "$WORK/rss.txt" 10 1e9)" "$(machine_json)" <<'PY'
+  "$(rss_summary "$WORK/rss.txt" 10 1e9)" "$(machine_json)" "$METRICS" <<'PY'
 import json, sys
 bench = json.load(open(sys.argv[1]))
 print(json.dumps({
@@ -49,6 +50,7 @@ print(json.dumps({
     "bench": bench,
     "server_rss": json.loads(sys.argv[2]),
     "server_rss_after_warmup": json.loads(sys.argv[3]),
+    "server_metrics": json.loads(sys.argv[5]),
 }, indent=2))
 PY
 if [ -n "${ERRATA_BENCH_RSS_OUT:-}" ]; then cp "$WORK/rss.txt" "$ERRATA_BENCH_RSS_OUT"; fi

@@ -29,7 +29,7 @@ pub enum SubmitError {
 
 struct Job {
     event: NewEvent,
-    reply: oneshot::Sender<Result<InsertOutcome, StoreError>>,
+    reply: Reply,
 }
 
 /// Handle to the writer tasks. Cheap to clone; the tasks stop once every handle is dropped
@@ -89,39 +89,66 @@ impl Writer {
 }
 
 async fn commit(store: &Store, batch: &mut Vec<Job>) {
-    let started = Instant::now();
     let (events, replies): (Vec<NewEvent>, Vec<_>) =
         batch.drain(..).map(|j| (j.event, j.reply)).unzip();
     metrics::histogram!("errata_batch_size").record(events.len() as f64);
-    let result = store.insert_events(&events).await;
-    metrics::histogram!("errata_commit_duration_seconds").record(started.elapsed().as_secs_f64());
-    match result {
-        Ok(outcomes) => {
-            for (outcome, reply) in outcomes.into_iter().zip(replies) {
-                if outcome.duplicate {
-                    metrics::counter!("errata_events_duplicate_total").increment(1);
-                } else {
-                    metrics::counter!("errata_events_accepted_total").increment(1);
-                }
-                if outcome.new_issue {
-                    metrics::counter!("errata_issues_created_total").increment(1);
-                }
-                if outcome.regression {
-                    metrics::counter!("errata_regressions_total").increment(1);
-                }
-                // The requester may have gone away; the event is stored either way.
-                let _ = reply.send(Ok(outcome));
-            }
-        }
-        Err(e) => {
+    match insert(store, &events).await {
+        Ok(outcomes) => answer(outcomes.into_iter().map(Ok), replies),
+        // A database that is down fails every event alike: tell every sender at once.
+        Err(e @ StoreError::Unavailable(_)) => {
             tracing::error!(error = %e, events = events.len(), "group commit failed");
             let msg = e.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(match &e {
-                    StoreError::Unavailable(_) => StoreError::Unavailable(msg.clone()),
-                    _ => StoreError::Other(msg.clone()),
-                }));
+            answer(
+                events
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(msg.clone()))),
+                replies,
+            );
+        }
+        // Anything else may be one bad event: commit the others one by one so it cannot take
+        // the whole batch down with it.
+        Err(e) => {
+            tracing::error!(error = %e, events = events.len(), "group commit failed, retrying events one by one");
+            let mut results = Vec::with_capacity(events.len());
+            for event in &events {
+                results.push(match insert(store, std::slice::from_ref(event)).await {
+                    Ok(mut one) => one.pop().ok_or_else(|| StoreError::Other("no outcome".into())),
+                    Err(e) => {
+                        tracing::error!(error = %e, event_id = %event.event_id, "event could not be stored");
+                        Err(e)
+                    }
+                });
+            }
+            answer(results.into_iter(), replies);
+        }
+    }
+}
+
+async fn insert(store: &Store, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+    let started = Instant::now();
+    let result = store.insert_events(events).await;
+    metrics::histogram!("errata_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+    result
+}
+
+type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
+
+fn answer(results: impl Iterator<Item = Result<InsertOutcome, StoreError>>, replies: Vec<Reply>) {
+    for (result, reply) in results.zip(replies) {
+        if let Ok(outcome) = &result {
+            if outcome.duplicate {
+                metrics::counter!("errata_events_duplicate_total").increment(1);
+            } else {
+                metrics::counter!("errata_events_accepted_total").increment(1);
+            }
+            if outcome.new_issue {
+                metrics::counter!("errata_issues_created_total").increment(1);
+            }
+            if outcome.regression {
+                metrics::counter!("errata_regressions_total").increment(1);
             }
         }
+        // The requester may have gone away; the event is stored either way.
+        let _ = reply.send(result);
     }
 }

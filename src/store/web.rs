@@ -165,8 +165,16 @@ impl Store {
     pub async fn browse_issues(&self, q: &BrowseQuery) -> Result<IssuePage, StoreError> {
         let b = &q.base;
         let mut args: Vec<Arg<'_>> = Vec::new();
+        // With free text most rows are read anyway: `+` keeps SQLite off the sort index so it
+        // scans the table in storage order and sorts the (few) matches, instead of visiting
+        // every row in random order through the index.
+        let project_column = if b.query.is_some() && self.backend() == Backend::Sqlite {
+            "+i.project_id"
+        } else {
+            "i.project_id"
+        };
         let mut sql = format!(
-            "select {ISSUE_COLUMNS} from issues i where i.project_id = {}",
+            "select {ISSUE_COLUMNS} from issues i where {project_column} = {}",
             push(&mut args, b.project_id)
         );
         if let Some(status) = b.status {
@@ -192,15 +200,28 @@ impl Store {
             );
         }
         if let Some(text) = b.query.as_deref() {
-            let find = match self.backend() {
-                Backend::Sqlite => "instr",
-                Backend::Postgres => "strpos",
-            };
-            let p = push(&mut args, text);
-            sql += &format!(
-                " and ({find}(lower(i.title), lower({p})) > 0 \
-                 or {find}(lower(coalesce(i.culprit, '')), lower({p})) > 0)"
-            );
+            match self.backend() {
+                // SQLite's LIKE folds ASCII case itself (like `lower()` there), without
+                // allocating two lowered copies per row.
+                Backend::Sqlite => {
+                    let escaped = text
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    let p = push(&mut args, format!("%{escaped}%"));
+                    sql += &format!(
+                        " and (i.title like {p} escape '\\' \
+                         or coalesce(i.culprit, '') like {p} escape '\\')"
+                    );
+                }
+                Backend::Postgres => {
+                    let p = push(&mut args, text);
+                    sql += &format!(
+                        " and (strpos(lower(i.title), lower({p})) > 0 \
+                         or strpos(lower(coalesce(i.culprit, '')), lower({p})) > 0)"
+                    );
+                }
+            }
         }
         let (column, tag) = sort_parts(b.sort);
         if let Some(cursor) = b.cursor.as_deref() {
