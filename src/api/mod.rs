@@ -120,6 +120,7 @@ async fn issues(
         environment: p.environment,
         query: p.query.filter(|q| !q.trim().is_empty()),
         tags: Vec::new(),
+        regressed: false,
         sort,
         limit: parse_limit(p.limit.as_deref(), 50)?,
         cursor: p.cursor,

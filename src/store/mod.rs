@@ -49,7 +49,7 @@ pub use read::{
     EventPage, EventSummary, Issue, IssuePage, IssueQuery, IssueSort, OutboxEntry, OutboxKind,
     StoredEvent,
 };
-pub use web::{BrowseQuery, EventNeighbors, ProjectStats};
+pub use web::{EventNeighbors, ProjectStats};
 
 /// Errors of the storage layer, mapped once from sqlx.
 #[derive(Debug, thiserror::Error)]

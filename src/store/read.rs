@@ -110,6 +110,8 @@ pub struct IssueQuery {
     pub query: Option<String>,
     /// Only issues with at least one event carrying each `(key, value)` tag.
     pub tags: Vec<(String, String)>,
+    /// Only issues reopened by an event after they were resolved (`is:regressed`).
+    pub regressed: bool,
     /// Order.
     pub sort: IssueSort,
     /// Page size; clamped to 1..=100.
@@ -129,6 +131,7 @@ impl IssueQuery {
             environment: None,
             query: None,
             tags: Vec::new(),
+            regressed: false,
             sort: IssueSort::LastSeen,
             limit: 25,
             cursor: None,
@@ -468,10 +471,21 @@ impl Store {
     pub async fn list_issues(&self, q: &IssueQuery) -> Result<IssuePage, StoreError> {
         let mut args: Vec<Arg<'_>> = Vec::new();
         let project = arg(&mut args, q.project_id);
+        // With free text most rows are read anyway: `+` keeps SQLite off the sort index so it
+        // scans the table in storage order and sorts the (few) matches, instead of visiting
+        // every row in random order through the index.
+        let project_column = if q.query.is_some() && self.backend() == Backend::Sqlite {
+            "+i.project_id"
+        } else {
+            "i.project_id"
+        };
         let mut sql =
-            format!("select {ISSUE_COLUMNS} from issues i where i.project_id = {project}");
+            format!("select {ISSUE_COLUMNS} from issues i where {project_column} = {project}");
         if let Some(status) = q.status {
             sql += &format!(" and i.status = {}", arg(&mut args, status.as_str()));
+        }
+        if q.regressed {
+            sql += " and i.is_regression = true";
         }
         if let Some(level) = q.level {
             sql += &format!(" and i.level = {}", arg(&mut args, level.as_str()));
@@ -490,15 +504,28 @@ impl Store {
             );
         }
         if let Some(text) = q.query.as_deref() {
-            let find = match self.backend() {
-                Backend::Sqlite => "instr",
-                Backend::Postgres => "strpos",
-            };
-            let p = arg(&mut args, text);
-            sql += &format!(
-                " and ({find}(lower(i.title), lower({p})) > 0 \
-                 or {find}(lower(coalesce(i.culprit, '')), lower({p})) > 0)"
-            );
+            match self.backend() {
+                // SQLite's LIKE folds ASCII case itself (like `lower()` there), without
+                // allocating two lowered copies per row.
+                Backend::Sqlite => {
+                    let escaped = text
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    let p = arg(&mut args, format!("%{escaped}%"));
+                    sql += &format!(
+                        " and (i.title like {p} escape '\\' \
+                         or coalesce(i.culprit, '') like {p} escape '\\')"
+                    );
+                }
+                Backend::Postgres => {
+                    let p = arg(&mut args, text);
+                    sql += &format!(
+                        " and (strpos(lower(i.title), lower({p})) > 0 \
+                         or strpos(lower(coalesce(i.culprit, '')), lower({p})) > 0)"
+                    );
+                }
+            }
         }
         let column = q.sort.column();
         if let Some(cursor) = q.cursor.as_deref() {

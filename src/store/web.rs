@@ -2,8 +2,6 @@
 //! sparkline data for a page of issues at once, event navigation, per-project counters,
 //! bulk triage and deleting an issue.
 //!
-//! [`Store::browse_issues`] answers the same filters, sort orders and cursors as
-//! [`Store::list_issues`] (cursors are interchangeable) plus [`BrowseQuery::regressed`].
 
 use std::collections::HashMap;
 
@@ -11,18 +9,9 @@ use sqlx::FromRow;
 
 use super::db::{Arg, IdRow};
 use super::write::HOUR_MS;
-use super::{found, Backend, Issue, IssuePage, IssueQuery, IssueSort, IssueStatus};
+use super::{found, IssueStatus};
 use super::{Store, StoreError};
 use crate::protocol::EventId;
-
-/// [`IssueQuery`] plus the filters only the browser offers.
-#[derive(Debug, Clone)]
-pub struct BrowseQuery {
-    /// The filters, sort and page shared with the read API.
-    pub base: IssueQuery,
-    /// Only issues reopened by a new event since they were resolved (`is:regressed`).
-    pub regressed: bool,
-}
 
 /// The neighbours of an event within its issue, by arrival order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,58 +35,6 @@ pub struct ProjectStats {
     pub unresolved: i64,
 }
 
-const ISSUE_COLUMNS: &str = "i.issue_id, i.project_id, i.title, i.culprit, i.level, i.status, \
-    i.is_regression, i.first_seen_ms, i.last_seen_ms, i.event_count, i.user_count, \
-    i.last_release, i.environments, i.fingerprint, i.grouping_kind, i.resolved_ms";
-
-#[derive(Debug, FromRow)]
-struct BrowseRow {
-    issue_id: i64,
-    project_id: i64,
-    title: String,
-    culprit: Option<String>,
-    level: String,
-    status: String,
-    is_regression: bool,
-    first_seen_ms: i64,
-    last_seen_ms: i64,
-    event_count: i64,
-    user_count: i64,
-    last_release: Option<String>,
-    environments: String,
-    fingerprint: String,
-    grouping_kind: String,
-    resolved_ms: Option<i64>,
-}
-
-impl TryFrom<BrowseRow> for Issue {
-    type Error = StoreError;
-
-    fn try_from(r: BrowseRow) -> Result<Self, StoreError> {
-        let environments = serde_json::from_str(&r.environments).map_err(|e| {
-            StoreError::Other(format!("corrupt environments of issue {}: {e}", r.issue_id))
-        })?;
-        Ok(Issue {
-            id: r.issue_id,
-            project_id: r.project_id,
-            title: r.title,
-            culprit: r.culprit,
-            level: r.level,
-            status: IssueStatus::parse(&r.status)?,
-            is_regression: r.is_regression,
-            first_seen_ms: r.first_seen_ms,
-            last_seen_ms: r.last_seen_ms,
-            count: r.event_count,
-            user_count: r.user_count,
-            last_release: r.last_release,
-            environments,
-            fingerprint: r.fingerprint,
-            grouping_kind: r.grouping_kind,
-            resolved_ms: r.resolved_ms,
-        })
-    }
-}
-
 #[derive(Debug, FromRow)]
 struct IssueHourRow {
     issue_id: i64,
@@ -118,37 +55,6 @@ struct StatsRow {
     unresolved: i64,
 }
 
-fn sort_parts(sort: IssueSort) -> (&'static str, &'static str) {
-    match sort {
-        IssueSort::LastSeen => ("i.last_seen_ms", "ls"),
-        IssueSort::FirstSeen => ("i.first_seen_ms", "fs"),
-        IssueSort::Count => ("i.event_count", "c"),
-        IssueSort::Users => ("i.user_count", "u"),
-    }
-}
-
-fn sort_value(sort: IssueSort, issue: &Issue) -> i64 {
-    match sort {
-        IssueSort::LastSeen => issue.last_seen_ms,
-        IssueSort::FirstSeen => issue.first_seen_ms,
-        IssueSort::Count => issue.count,
-        IssueSort::Users => issue.user_count,
-    }
-}
-
-/// Parses a `"<tag>:<value>:<issue_id>"` cursor of the given sort.
-fn parse_cursor(cursor: &str, tag: &str) -> Result<(i64, i64), StoreError> {
-    let invalid = || StoreError::InvalidCursor(format!("{cursor:?} is not a cursor of this list"));
-    let mut parts = cursor.split(':');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(t), Some(value), Some(id), None) if t == tag => Ok((
-            value.parse().map_err(|_| invalid())?,
-            id.parse().map_err(|_| invalid())?,
-        )),
-        _ => Err(invalid()),
-    }
-}
-
 fn push<'a>(args: &mut Vec<Arg<'a>>, value: impl Into<Arg<'a>>) -> String {
     args.push(value.into());
     format!("${}", args.len())
@@ -160,100 +66,6 @@ fn parse_event_id(s: &str) -> Result<EventId, StoreError> {
 }
 
 impl Store {
-    /// One page of a project's issues filtered by `q` (see [`BrowseQuery`]), with keyset
-    /// pagination like [`Store::list_issues`]. Errors: [`StoreError::InvalidCursor`].
-    pub async fn browse_issues(&self, q: &BrowseQuery) -> Result<IssuePage, StoreError> {
-        let b = &q.base;
-        let mut args: Vec<Arg<'_>> = Vec::new();
-        // With free text most rows are read anyway: `+` keeps SQLite off the sort index so it
-        // scans the table in storage order and sorts the (few) matches, instead of visiting
-        // every row in random order through the index.
-        let project_column = if b.query.is_some() && self.backend() == Backend::Sqlite {
-            "+i.project_id"
-        } else {
-            "i.project_id"
-        };
-        let mut sql = format!(
-            "select {ISSUE_COLUMNS} from issues i where {project_column} = {}",
-            push(&mut args, b.project_id)
-        );
-        if let Some(status) = b.status {
-            sql += &format!(" and i.status = {}", push(&mut args, status.as_str()));
-        }
-        if q.regressed {
-            sql += " and i.is_regression = true";
-        }
-        if let Some(level) = b.level {
-            sql += &format!(" and i.level = {}", push(&mut args, level.as_str()));
-        }
-        let fixed = [("release", &b.release), ("environment", &b.environment)];
-        let fixed = fixed
-            .into_iter()
-            .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)));
-        let free = b.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        for (key, value) in fixed.chain(free) {
-            let key = push(&mut args, key);
-            let value = push(&mut args, value);
-            sql += &format!(
-                " and exists (select 1 from issue_tags t where t.issue_id = i.issue_id \
-                 and t.key = {key} and t.value = {value})"
-            );
-        }
-        if let Some(text) = b.query.as_deref() {
-            match self.backend() {
-                // SQLite's LIKE folds ASCII case itself (like `lower()` there), without
-                // allocating two lowered copies per row.
-                Backend::Sqlite => {
-                    let escaped = text
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_");
-                    let p = push(&mut args, format!("%{escaped}%"));
-                    sql += &format!(
-                        " and (i.title like {p} escape '\\' \
-                         or coalesce(i.culprit, '') like {p} escape '\\')"
-                    );
-                }
-                Backend::Postgres => {
-                    let p = push(&mut args, text);
-                    sql += &format!(
-                        " and (strpos(lower(i.title), lower({p})) > 0 \
-                         or strpos(lower(coalesce(i.culprit, '')), lower({p})) > 0)"
-                    );
-                }
-            }
-        }
-        let (column, tag) = sort_parts(b.sort);
-        if let Some(cursor) = b.cursor.as_deref() {
-            let (value, id) = parse_cursor(cursor, tag)?;
-            let value = push(&mut args, value);
-            let id = push(&mut args, id);
-            sql += &format!(" and ({column}, i.issue_id) < ({value}, {id})");
-        }
-        let limit = b.limit.clamp(1, 100);
-        sql += &format!(
-            " order by {column} desc, i.issue_id desc limit {}",
-            push(&mut args, i64::try_from(limit + 1).unwrap_or(101))
-        );
-        let rows = self.pool.fetch_all::<BrowseRow>(&sql, args).await?;
-        let mut issues = rows
-            .into_iter()
-            .map(Issue::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if issues.len() > limit {
-            issues.truncate(limit);
-            issues
-                .last()
-                .map(|last| format!("{tag}:{}:{}", sort_value(b.sort, last), last.id))
-        } else {
-            None
-        };
-        Ok(IssuePage {
-            issues,
-            next_cursor,
-        })
-    }
-
     /// Hourly event counts of several issues at once (sparklines of a list page), from the
     /// hour containing `since_ms` on; per issue `(hour start epoch ms, count)`, oldest first.
     pub async fn hourly_for_issues(
@@ -423,17 +235,4 @@ impl Store {
 struct PkRow {
     event_pk: i64,
     issue_id: i64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_match_the_read_api_format() {
-        assert_eq!(parse_cursor("c:12:7", "c").unwrap(), (12, 7));
-        assert!(parse_cursor("ls:12:7", "c").is_err());
-        assert!(parse_cursor("c:x:7", "c").is_err());
-        assert!(parse_cursor("c:1:2:3", "c").is_err());
-    }
 }

@@ -17,7 +17,7 @@ use super::search::{self, Search};
 use super::svg::{self, Range};
 use super::{WebError, WebState};
 use crate::protocol::EventId;
-use crate::store::{BrowseQuery, Issue, IssueQuery, IssueSort, IssueStatus, StoredEvent};
+use crate::store::{Issue, IssueQuery, IssueSort, IssueStatus, StoredEvent};
 use crate::timefmt::{now_ms, rfc3339_ms};
 
 /// Issues per list page.
@@ -138,7 +138,7 @@ pub async fn list(
     let (issues, next_cursor, error) = match search::parse(&q) {
         Ok(s) => {
             let query = browse_query(project_id, tab, sort, &s, p.cursor.clone());
-            let page = store.browse_issues(&query).await?;
+            let page = store.list_issues(&query).await?;
             (page.issues, page.next_cursor, None)
         }
         Err(e) => (Vec::new(), None, Some(e.to_string())),
@@ -199,21 +199,19 @@ pub fn browse_query(
     sort: IssueSort,
     s: &Search,
     cursor: Option<String>,
-) -> BrowseQuery {
-    BrowseQuery {
-        base: IssueQuery {
-            project_id,
-            status: Some(s.status.unwrap_or(tab)),
-            level: s.level,
-            release: s.release.clone(),
-            environment: s.environment.clone(),
-            query: s.text.clone(),
-            tags: s.tags.clone(),
-            sort,
-            limit: PAGE_SIZE,
-            cursor,
-        },
+) -> IssueQuery {
+    IssueQuery {
+        project_id,
+        status: Some(s.status.unwrap_or(tab)),
+        level: s.level,
+        release: s.release.clone(),
+        environment: s.environment.clone(),
+        query: s.text.clone(),
+        tags: s.tags.clone(),
         regressed: s.regressed,
+        sort,
+        limit: PAGE_SIZE,
+        cursor,
     }
 }
 
@@ -514,13 +512,13 @@ mod tests {
     fn search_maps_to_the_store_query() {
         let s = search::parse("boom level:error is:regressed browser:Firefox").unwrap();
         let q = browse_query(3, IssueStatus::Unresolved, IssueSort::Users, &s, None);
-        assert_eq!(q.base.status, Some(IssueStatus::Unresolved));
-        assert_eq!(q.base.query.as_deref(), Some("boom"));
+        assert_eq!(q.status, Some(IssueStatus::Unresolved));
+        assert_eq!(q.query.as_deref(), Some("boom"));
         assert!(q.regressed);
-        assert_eq!(q.base.tags, vec![("browser".into(), "Firefox".into())]);
+        assert_eq!(q.tags, vec![("browser".into(), "Firefox".into())]);
         let s = search::parse("is:ignored").unwrap();
         let q = browse_query(3, IssueStatus::Unresolved, IssueSort::Users, &s, None);
-        assert_eq!(q.base.status, Some(IssueStatus::Ignored));
+        assert_eq!(q.status, Some(IssueStatus::Ignored));
     }
 
     #[test]

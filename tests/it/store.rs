@@ -451,6 +451,19 @@ async fn resolve_then_event_is_regression(ctx: Ctx) -> Result<()> {
     let reopened = s.set_issue_status(id, IssueStatus::Unresolved).await?;
     ensure!(!reopened.is_regression && reopened.resolved_ms.is_none());
     ensure!(s.pending_outbox(10).await?.len() == 2);
+
+    // `is:regressed` finds regressed issues only.
+    let other = insert_one(s, event(p, "other", 0)).await?.issue_id;
+    s.set_issue_status(id, IssueStatus::Resolved).await?;
+    insert_one(s, event(p, "boom", 4_000)).await?;
+    let regressed = s
+        .list_issues(&IssueQuery {
+            regressed: true,
+            ..IssueQuery::new(p)
+        })
+        .await?;
+    let ids: Vec<i64> = regressed.issues.iter().map(|i| i.id).collect();
+    ensure!(ids == [id] && other != id, "{ids:?}");
     Ok(())
 }
 
