@@ -109,6 +109,7 @@ struct Shared {
     payloads: Arc<Payloads>,
     zipf: Zipf,
     next: AtomicU64,
+    started_total: AtomicU64,
     acked_total: AtomicU64,
     rejected_total: AtomicU64,
     start: Instant,
@@ -126,6 +127,7 @@ pub async fn run(
         cfg: cfg.clone(),
         payloads,
         next: AtomicU64::new(0),
+        started_total: AtomicU64::new(0),
         acked_total: AtomicU64::new(0),
         rejected_total: AtomicU64::new(0),
         start: Instant::now(),
@@ -148,7 +150,7 @@ pub async fn run(
     }
     let elapsed = shared.start.elapsed();
     progress.abort();
-    let started = shared.next.load(Ordering::Relaxed).min(cfg.events);
+    let started = shared.started_total.load(Ordering::Relaxed);
     Ok(RunResult {
         stats: total,
         elapsed,
@@ -256,6 +258,7 @@ async fn worker(
                 stats.max_schedule_lag_us = stats.max_schedule_lag_us.max(lag);
             }
         }
+        shared.started_total.fetch_add(1, Ordering::Relaxed);
         let issue = shared.zipf.sample(&mut mix);
         let variant = mix.random_range(0..shared.payloads.variants());
         let id = new_event_id(&mut ids);
