@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::ingest::keys::KeyCache;
 use crate::ingest::Writer;
-use crate::store::{Backend, Store};
+use crate::store::Store;
 use crate::{api, http, ingest, telemetry};
 
 /// Shared state of every handler. Cheap to clone.
@@ -42,11 +42,7 @@ pub struct App {
 impl App {
     /// Starts the background writer over `store`.
     pub fn new(config: Config, store: Store) -> App {
-        let workers = match (config.ingest.writers, store.backend()) {
-            (0, Backend::Sqlite) => 1,
-            (0, Backend::Postgres) => 2,
-            (n, _) => n,
-        };
+        let workers = config.ingest.writers.max(1);
         let (writer, tasks) = Writer::spawn(
             store.clone(),
             config.ingest.queue_capacity,

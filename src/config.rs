@@ -44,12 +44,14 @@ pub struct Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
-    /// Events waiting for the writer before new ones are refused with 429. Default 5000.
+    /// Ingest requests in progress (reading, parsing or waiting for their commit) before new
+    /// ones are refused with 429 at once. Default 1000.
     pub queue_capacity: usize,
     /// Most events committed in one transaction. Default 500.
     pub batch_size: usize,
-    /// Concurrent writer tasks; 0 picks 1 for SQLite (one writer at a time anyway) and 2 for
-    /// PostgreSQL. Default 0.
+    /// Concurrent writer tasks. Default 1: SQLite has one writer at a time anyway, and on
+    /// PostgreSQL one writer per process makes the largest batches while concurrent
+    /// transactions would mostly wait on each other's locks of the busiest issues.
     pub writers: usize,
     /// Seconds an SDK is told to wait in `Retry-After` when the queue is full. Default 1.
     pub retry_after_secs: u64,
@@ -119,9 +121,9 @@ impl Default for Limits {
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            queue_capacity: 5000,
+            queue_capacity: 1000,
             batch_size: 500,
-            writers: 0,
+            writers: 1,
             retry_after_secs: 1,
             trust_forwarded_for: false,
         }
@@ -149,7 +151,7 @@ pub struct Overrides {
     /// Largest event item, bytes [default: 1048576]
     #[arg(long, env = "ERRATA_MAX_EVENT_BYTES", global = true)]
     pub max_event_bytes: Option<usize>,
-    /// Events queued for the writer before answering 429 [default: 5000]
+    /// Ingest requests in progress before answering 429 [default: 1000]
     #[arg(long, env = "ERRATA_QUEUE_CAPACITY", global = true)]
     pub queue_capacity: Option<usize>,
     /// Most events per commit [default: 500]

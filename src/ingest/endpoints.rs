@@ -71,7 +71,10 @@ async fn envelope(
     req: Request,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let result = handle_envelope(&app, &project_id, req).await;
+    let result = match admit(&app) {
+        Ok(_admission) => handle_envelope(&app, &project_id, req).await,
+        Err(e) => Err(e),
+    };
     finish(result, started)
 }
 
@@ -88,10 +91,10 @@ async fn store(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-sentry-envelope"));
-    let result = if is_envelope {
-        handle_envelope(&app, &project_id, req).await
-    } else {
-        handle_store(&app, &project_id, req).await
+    let result = match admit(&app) {
+        Err(e) => Err(e),
+        Ok(_admission) if is_envelope => handle_envelope(&app, &project_id, req).await,
+        Ok(_admission) => handle_store(&app, &project_id, req).await,
     };
     finish(result, started)
 }
@@ -354,6 +357,12 @@ async fn authorize(app: &AppState, key: &str, project_id: i64) -> Result<(), Api
         Some(i) if !i.project_active => Err(ApiError::forbidden("the project is disabled")),
         Some(_) => Ok(()),
     }
+}
+
+fn admit(app: &AppState) -> Result<super::writer::Admission, ApiError> {
+    app.writer
+        .admit()
+        .map_err(|_| ApiError::overloaded(app.config.ingest.retry_after_secs))
 }
 
 async fn submit(

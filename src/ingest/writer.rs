@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::store::{InsertOutcome, NewEvent, Store, StoreError};
@@ -37,6 +39,14 @@ struct Job {
 #[derive(Clone, Debug)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    admission: Arc<Semaphore>,
+}
+
+/// A place among the requests being ingested; dropping it frees the place.
+#[must_use = "the admission lasts as long as the permit is held"]
+#[derive(Debug)]
+pub struct Admission {
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Writer {
@@ -50,7 +60,8 @@ impl Writer {
         workers: usize,
     ) -> (Writer, JoinSet<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let admission = Arc::new(Semaphore::new(capacity.max(1)));
         let mut set = JoinSet::new();
         for _ in 0..workers.max(1) {
             let store = store.clone();
@@ -69,7 +80,19 @@ impl Writer {
                 }
             });
         }
-        (Writer { tx }, set)
+        (Writer { tx, admission }, set)
+    }
+
+    /// Takes one of the `capacity` places for a request about to be ingested, or fails at once
+    /// with [`SubmitError::QueueFull`]. Taken before the body is read, so an overloaded
+    /// server refuses work before spending memory and CPU on it, and the queue can never hold
+    /// more events than there are places.
+    pub fn admit(&self) -> Result<Admission, SubmitError> {
+        self.admission
+            .clone()
+            .try_acquire_owned()
+            .map(|permit| Admission { _permit: permit })
+            .map_err(|_| SubmitError::QueueFull)
     }
 
     /// Queues one event and waits until it is committed.

@@ -200,8 +200,18 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// frame. If compression fails (only possible when out of memory) the plain JSON bytes are
 /// stored instead; [`decode_payload`] reads both.
 pub fn encode_payload(event: &serde_json::Value) -> Vec<u8> {
+    thread_local! {
+        // A zstd context is costly to set up; every event on this thread reuses one.
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            std::cell::RefCell::new(zstd::bulk::Compressor::new(PAYLOAD_ZSTD_LEVEL).ok());
+    }
     let json = event.to_string().into_bytes();
-    zstd::bulk::compress(&json, PAYLOAD_ZSTD_LEVEL).unwrap_or(json)
+    COMPRESSOR
+        .with(|c| match c.borrow_mut().as_mut() {
+            Some(c) => c.compress(&json).ok(),
+            None => None,
+        })
+        .unwrap_or(json)
 }
 
 /// Decodes a `payload` column written by [`encode_payload`] back into JSON.
