@@ -39,13 +39,16 @@ async fn sentry_python_scenarios_group_as_labelled() {
         })
         .collect();
 
+    // One physical path everywhere: the SDK marks frames in-app when their file lies under
+    // the working directory, which Python reports with symlinks resolved.
+    let dir = std::fs::canonicalize(fixtures_dir()).expect("fixtures dir");
     for name in fixtures.keys() {
         let mut child = tokio::process::Command::new(&python);
         child
-            .arg(fixtures_dir().join("generate.py"))
+            .arg(dir.join("generate.py"))
             .args(["--child", name, &app.dsn()])
-            .current_dir(fixtures_dir())
-            .env("PYTHONPATH", fixtures_dir())
+            .current_dir(&dir)
+            .env("PYTHONPATH", &dir)
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PYTHONHASHSEED", "0")
             .kill_on_drop(true);
