@@ -3,9 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -158,29 +157,26 @@ fn request_meta(app: &AppState, project_id: &str, req: &Request) -> Result<Reque
         project_id,
         auth,
         content_encoding,
-        client_ip: client_ip(req.headers(), req, app.config.ingest.trust_forwarded_for),
+        client_ip: crate::http::client_ip(
+            req.headers(),
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+            app.config.ingest.trust_forwarded_for,
+        ),
     })
 }
 
-fn client_ip(headers: &HeaderMap, req: &Request, trust_forwarded: bool) -> Option<IpAddr> {
-    if trust_forwarded {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
-/// Reads the body, refusing more than `limit` bytes on the wire (chunked bodies included).
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = headers
+/// Reads the body, refusing more than `limit` bytes on the wire (chunked bodies included), and
+/// undoes its `Content-Encoding`, refusing more than `limit` decompressed bytes too.
+async fn read_body(
+    req: Request,
+    encoding: Option<String>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -188,13 +184,16 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
         return Err(too_large_body(limit));
     }
     let limited = http_body_util::Limited::new(body, limit);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large_body(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "could not read the request body: {e}"
-        ))),
-    }
+    let raw = match limited.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large_body(limit)),
+        Err(e) => {
+            return Err(ApiError::bad_request(format!(
+                "could not read the request body: {e}"
+            )))
+        }
+    };
+    decode(encoding, raw, limit).await
 }
 
 fn too_large_body(limit: usize) -> ApiError {
@@ -235,11 +234,9 @@ async fn handle_envelope(
         authorize(app, &auth.public_key, meta.project_id).await?;
     }
     let limits = &app.config.limits;
-    let (parts, body) = req.into_parts();
-    let raw = read_body(body, &parts.headers, limits.max_envelope_bytes).await?;
-    let body = decode(
+    let body = read_body(
+        req,
         meta.content_encoding.clone(),
-        raw,
         limits.max_envelope_bytes,
     )
     .await?;
@@ -320,11 +317,9 @@ async fn handle_store(
     };
     authorize(app, &auth.public_key, meta.project_id).await?;
     let limits = &app.config.limits;
-    let (parts, body) = req.into_parts();
-    let raw = read_body(body, &parts.headers, limits.max_envelope_bytes).await?;
-    let body = decode(
+    let body = read_body(
+        req,
         meta.content_encoding.clone(),
-        raw,
         limits.max_envelope_bytes,
     )
     .await?;

@@ -377,26 +377,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
     }
 }
 
-/// The client address: the first `X-Forwarded-For` entry when configured to trust it, else
-/// the TCP peer.
-fn remote_ip(
-    parts_headers: &HeaderMap,
-    connect: Option<SocketAddr>,
-    trust: bool,
-) -> Option<IpAddr> {
-    if trust {
-        let forwarded = parts_headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    connect.map(|a| a.ip())
-}
-
 /// `next` if it is a local path (`/…` but not `//…`), else `/`: sign-in must not become an
 /// open redirect.
 pub fn safe_next(next: Option<&str>) -> String {
@@ -516,7 +496,7 @@ pub async fn login(
     PeerAddr(connect): PeerAddr,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, WebError> {
-    let ip = remote_ip(
+    let ip = crate::http::client_ip(
         &headers,
         connect,
         state.app.config.ingest.trust_forwarded_for,

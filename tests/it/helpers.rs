@@ -249,15 +249,15 @@ pub fn error_event(event_id: &str, function: &str, value: &str) -> Value {
     })
 }
 
-/// Python interpreter with `sentry-sdk`: `ERRATA_TEST_PYTHON`, else `.venv/bin/python` at the
-/// repo root. `None` (and a printed reason) when missing outside CI; a panic in CI, where
-/// `.ci/run` installs it.
-pub fn python_with_sentry_sdk() -> Option<PathBuf> {
+/// Python interpreter that can import `module`: `ERRATA_TEST_PYTHON`, else `.venv/bin/python`
+/// at the repo root. `None` (and a printed reason) when missing outside CI; a panic in CI,
+/// where `scripts/test` installs it.
+pub fn python_with(module: &str) -> Option<PathBuf> {
     let candidate = std::env::var_os("ERRATA_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
     let ok = std::process::Command::new(&candidate)
-        .args(["-c", "import sentry_sdk"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
@@ -265,7 +265,7 @@ pub fn python_with_sentry_sdk() -> Option<PathBuf> {
         return Some(candidate);
     }
     let reason = format!(
-        "no Python with sentry-sdk at {} (set ERRATA_TEST_PYTHON or run .ci/run)",
+        "no Python with {module} at {} (set ERRATA_TEST_PYTHON or run scripts/test)",
         candidate.display()
     );
     assert!(std::env::var_os("CI").is_none(), "{reason}");

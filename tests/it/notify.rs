@@ -6,7 +6,7 @@
 //! so every assertion follows a known set of rounds; the rest poll with a deadline.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,29 +92,6 @@ struct SmtpSink {
     port: u16,
     messages: Arc<Mutex<Vec<Value>>>,
     _child: tokio::process::Child,
-}
-
-/// Python with aiosmtpd: `ERRATA_TEST_PYTHON`, else `.venv/bin/python`. `None` (with the
-/// reason printed) outside CI; a panic in CI, where `.ci/run` installs it.
-fn python_with_aiosmtpd() -> Option<PathBuf> {
-    let candidate = std::env::var_os("ERRATA_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    let ok = std::process::Command::new(&candidate)
-        .args(["-c", "import aiosmtpd"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        return Some(candidate);
-    }
-    let reason = format!(
-        "no Python with aiosmtpd at {} (set ERRATA_TEST_PYTHON or run scripts/test)",
-        candidate.display()
-    );
-    assert!(std::env::var_os("CI").is_none(), "{reason}");
-    eprintln!("skipping: {reason}");
-    None
 }
 
 impl SmtpSink {
@@ -252,7 +229,7 @@ fn header(payload: &Value) -> String {
 
 #[tokio::test]
 async fn email_reaches_a_real_smtp_listener() {
-    let Some(python) = python_with_aiosmtpd() else {
+    let Some(python) = crate::helpers::python_with("aiosmtpd") else {
         return;
     };
     let sink = SmtpSink::start(&python, 0).await;
@@ -349,7 +326,7 @@ async fn email_reaches_a_real_smtp_listener() {
 
 #[tokio::test]
 async fn smtp_listener_down_then_up_delivers_once() {
-    let Some(python) = python_with_aiosmtpd() else {
+    let Some(python) = crate::helpers::python_with("aiosmtpd") else {
         return;
     };
     let port = free_port();
@@ -978,7 +955,7 @@ async fn two_workers_on_postgres_deliver_exactly_once() -> Result<()> {
 
 #[tokio::test]
 async fn notify_test_and_status_commands_report_each_channel() {
-    let Some(python) = python_with_aiosmtpd() else {
+    let Some(python) = crate::helpers::python_with("aiosmtpd") else {
         return;
     };
     let sink = SmtpSink::start(&python, 0).await;

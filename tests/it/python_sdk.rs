@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{fixtures_dir, frames, latest_event, python_with_sentry_sdk, TestApp};
+use crate::helpers::{fixtures_dir, frames, latest_event, python_with, TestApp};
 
 /// The scenario that sent an event: the SDK records the child's `sys.argv`
 /// (`generate.py --child NAME DSN`) in `extra`.
@@ -20,7 +20,7 @@ fn scenario_of(event: &Value) -> Option<String> {
 
 #[tokio::test]
 async fn sentry_python_scenarios_group_as_labelled() {
-    let Some(python) = python_with_sentry_sdk() else {
+    let Some(python) = python_with("sentry_sdk") else {
         return;
     };
     let app = TestApp::spawn().await;
