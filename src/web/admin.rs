@@ -9,7 +9,7 @@ use minijinja::Value as Tpl;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::auth::{hash_password, CurrentUser};
+use super::auth::{hash_password_off_thread, CurrentUser};
 use super::issues::ago;
 use super::projects::redact_target;
 use super::{WebError, WebState};
@@ -84,11 +84,7 @@ pub async fn create_user(
         )
         .await;
     }
-    let password = form.password;
-    let hashed = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let hash = match hashed {
+    let hash = match hash_password_off_thread(form.password).await? {
         Ok(h) => h,
         Err(e) => {
             return render_users(&state, &user, StatusCode::BAD_REQUEST, Some(e.to_string())).await

@@ -67,6 +67,16 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+/// [`hash_password`] on the blocking pool: argon2 is deliberately slow and must not stall the
+/// request workers. The outer error is a failed task, the inner one a rejected password.
+pub async fn hash_password_off_thread(
+    password: String,
+) -> Result<Result<String, PasswordError>, WebError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| WebError::BadRequest(e.to_string()))
+}
+
 /// True when `password` matches the PHC string `hash`; false for a malformed hash.
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
@@ -673,11 +683,7 @@ pub async fn setup(
         )
         .await;
     }
-    let password = form.password;
-    let hashed = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let hash = match hashed {
+    let hash = match hash_password_off_thread(form.password).await? {
         Ok(h) => h,
         Err(e) => {
             return render_setup(
