@@ -114,8 +114,9 @@ impl Writer {
 async fn commit(store: &Store, batch: &mut Vec<Job>) {
     let (events, replies): (Vec<NewEvent>, Vec<_>) =
         batch.drain(..).map(|j| (j.event, j.reply)).unzip();
+    let events: Arc<[NewEvent]> = events.into();
     metrics::histogram!("errata_batch_size").record(events.len() as f64);
-    match insert(store, &events).await {
+    match insert(store, events.clone()).await {
         Ok(outcomes) => answer(outcomes.into_iter().map(Ok), replies),
         // A database that is down fails every event alike: tell every sender at once.
         Err(e @ StoreError::Unavailable(_)) => {
@@ -133,8 +134,8 @@ async fn commit(store: &Store, batch: &mut Vec<Job>) {
         Err(e) => {
             tracing::error!(error = %e, events = events.len(), "group commit failed, retrying events one by one");
             let mut results = Vec::with_capacity(events.len());
-            for event in &events {
-                results.push(match insert(store, std::slice::from_ref(event)).await {
+            for event in events.iter() {
+                results.push(match insert(store, Arc::from([event.clone()])).await {
                     Ok(mut one) => one.pop().ok_or_else(|| StoreError::Other("no outcome".into())),
                     Err(e) => {
                         tracing::error!(error = %e, event_id = %event.event_id, "event could not be stored");
@@ -147,9 +148,9 @@ async fn commit(store: &Store, batch: &mut Vec<Job>) {
     }
 }
 
-async fn insert(store: &Store, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+async fn insert(store: &Store, events: Arc<[NewEvent]>) -> Result<Vec<InsertOutcome>, StoreError> {
     let started = Instant::now();
-    let result = store.insert_events(events).await;
+    let result = store.commit_batch(events).await;
     metrics::histogram!("errata_commit_duration_seconds").record(started.elapsed().as_secs_f64());
     result
 }

@@ -294,12 +294,17 @@ pub(super) fn db_error(e: sqlx::Error) -> StoreError {
 fn is_transient(code: Option<&str>) -> bool {
     let Some(code) = code else { return false };
     if let Ok(sqlite) = code.parse::<i32>() {
-        return matches!(sqlite & 0xff, 5 | 6 | 10 | 13);
+        return is_transient_sqlite(sqlite);
     }
     matches!(
         code,
         "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006"
     )
+}
+
+/// True for SQLite (extended) result codes whose primary code is BUSY, LOCKED, IOERR or FULL.
+pub(super) fn is_transient_sqlite(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6 | 10 | 13)
 }
 
 /// `INSERT`-style `values ($1, $2), ($3, $4)…` for `rows` rows of `cols` columns, numbering
@@ -323,11 +328,24 @@ pub(super) fn values_list(rows: usize, cols: usize) -> String {
     s
 }
 
+/// `$first, $first+1, …` for `count` arguments, as in `where id in (…)`.
+pub(super) fn placeholders(first: usize, count: usize) -> String {
+    let mut s = String::with_capacity(count * 5);
+    for i in first..first + count {
+        if i > first {
+            s.push_str(", ");
+        }
+        s.push('$');
+        s.push_str(&i.to_string());
+    }
+    s
+}
+
 /// Splits `n` rows into chunk sizes from a fixed set, largest first. Multi-row statements
 /// then come in a handful of shapes, so both drivers' prepared-statement caches keep them
 /// instead of churning through one statement per batch size.
 pub(super) fn chunk_sizes(mut n: usize) -> Vec<usize> {
-    const SIZES: [usize; 5] = [32, 8, 4, 2, 1];
+    const SIZES: [usize; 6] = [128, 32, 8, 4, 2, 1];
     let mut out = Vec::new();
     for size in SIZES {
         while n >= size {
@@ -345,11 +363,13 @@ mod tests {
     #[test]
     fn values_list_numbers_rows() {
         assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(3, 2), "$3, $4");
     }
 
     #[test]
     fn chunks_cover_everything() {
         assert_eq!(chunk_sizes(45), vec![32, 8, 4, 1]);
+        assert_eq!(chunk_sizes(300), vec![128, 128, 32, 8, 4]);
         assert_eq!(chunk_sizes(0), Vec::<usize>::new());
         for n in 0..200 {
             assert_eq!(chunk_sizes(n).iter().sum::<usize>(), n);

@@ -16,18 +16,22 @@
 //! * `outbox`: `new_issue` / `regression` notifications, written in the transaction that
 //!   caused them.
 //!
-//! Writes happen in [`Store::insert_events`] (one transaction per batch, see
-//! `write.rs`); everything else is small reads and single-row updates.
+//! Writes happen in [`Store::commit_batch`] (one transaction per batch, see `write.rs`; on a
+//! SQLite file they run on a dedicated writer thread, see `direct.rs`); everything else is
+//! small reads and single-row updates.
 
 #[macro_use]
 mod db;
 mod accounts;
+mod direct;
 mod notify;
 mod read;
 mod web;
 mod write;
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -189,9 +193,10 @@ pub struct InsertOutcome {
     pub regression: bool,
 }
 
-/// zstd level for payloads: level 3 (zstd's default) compresses event JSON about 4–8× at
-/// several hundred MB/s, cheap next to the rest of ingestion.
-const PAYLOAD_ZSTD_LEVEL: i32 = 3;
+/// zstd level for payloads. Level 1 takes ~8 µs for a 12 KB event where level 3 took
+/// ~40 µs, and the generator's 200,000-event database came out the same size (998 MB) with
+/// either (`bench/README.md`).
+const PAYLOAD_ZSTD_LEVEL: i32 = 1;
 
 /// The 4-byte magic number that starts every zstd frame.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -205,7 +210,9 @@ pub fn encode_payload(event: &serde_json::Value) -> Vec<u8> {
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
             std::cell::RefCell::new(zstd::bulk::Compressor::new(PAYLOAD_ZSTD_LEVEL).ok());
     }
-    let json = event.to_string().into_bytes();
+    // `to_vec`, not `to_string`: Display goes through `fmt::Write`, a third slower here.
+    // (Serializing a `Value` cannot fail; the fallback only keeps this total.)
+    let json = serde_json::to_vec(event).unwrap_or_else(|_| event.to_string().into_bytes());
     COMPRESSOR
         .with(|c| match c.borrow_mut().as_mut() {
             Some(c) => c.compress(&json).ok(),
@@ -241,6 +248,10 @@ const MIN_POSTGRES_VERSION: i64 = 120000;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// The ingest writer thread of a SQLite file database; `None` on PostgreSQL and for an
+    /// in-memory database (which a second connection could not see), where batches go
+    /// through the pool.
+    direct: Option<direct::DirectWriter>,
 }
 
 #[derive(Debug, FromRow)]
@@ -280,22 +291,29 @@ impl Store {
     ///
     /// SQLite: creates the file and its parent directory if missing; WAL journal,
     /// `synchronous=FULL` (a commit is on disk when acknowledged), foreign keys on, a busy
-    /// timeout. PostgreSQL: a pool with an acquire timeout; the server must be version 12 or
+    /// timeout; a file database also gets its ingest writer thread and connection. PostgreSQL: a pool with an acquire timeout; the server must be version 12 or
     /// newer. Errors: [`StoreError::Unavailable`] when the database cannot be reached or the
     /// directory cannot be created, [`StoreError::Other`] for a bad URL, an unsupported
     /// server or a failed migration. Messages never contain the URL (it may hold a password).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let scheme = url.split(':').next().unwrap_or_default();
-        let pool = match scheme {
-            "sqlite" => Pool::Sqlite(connect_sqlite(url).await?),
-            "postgres" | "postgresql" => Pool::Postgres(connect_postgres(url).await?),
+        let (pool, direct) = match scheme {
+            "sqlite" => {
+                let (pool, file) = connect_sqlite(url).await?;
+                let direct = match file {
+                    Some(path) => Some(direct::DirectWriter::open(&path, SQLITE_BUSY_TIMEOUT)?),
+                    None => None,
+                };
+                (Pool::Sqlite(pool), direct)
+            }
+            "postgres" | "postgresql" => (Pool::Postgres(connect_postgres(url).await?), None),
             _ => {
                 return Err(StoreError::Other(format!(
                     "unsupported database URL scheme {scheme:?}: use sqlite:// or postgres://"
                 )))
             }
         };
-        Ok(Store { pool })
+        Ok(Store { pool, direct })
     }
 
     /// The engine in use.
@@ -450,22 +468,36 @@ impl Store {
     /// it as a regression (and a `regression` outbox row). Errors roll the whole batch back:
     /// [`StoreError::Unavailable`] for transient failures (lock timeout, connection lost),
     /// [`StoreError::Other`] otherwise (e.g. an unknown `project_id`).
-    #[tracing::instrument(skip_all, fields(events = events.len()))]
     pub async fn insert_events(
         &self,
         events: &[NewEvent],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
+        self.commit_batch(events.into()).await
+    }
+
+    /// [`Store::insert_events`] for a batch the caller hands over, as the ingest writer
+    /// does: on a SQLite file it runs on the dedicated writer thread (see `direct.rs`).
+    #[tracing::instrument(skip_all, fields(events = events.len()))]
+    pub async fn commit_batch(
+        &self,
+        events: Arc<[NewEvent]>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(direct) = &self.direct {
+            return direct.commit(events).await;
+        }
         let mut tx = self.pool.begin_write().await?;
-        let outcomes = write::insert_batch(&mut tx, events, now_ms()).await?;
+        let values = write::encode_grouping_values(&events)?;
+        let outcomes = write::insert_batch(&mut tx, &events, &values, now_ms()).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
 }
 
-async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
+/// Opens and migrates the pool; returns it with the database file (`None` in memory).
+async fn connect_sqlite(url: &str) -> Result<(sqlx::SqlitePool, Option<PathBuf>), StoreError> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::Other(format!("invalid sqlite URL: {e}")))?
@@ -476,6 +508,7 @@ async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true);
+    let file = (!in_memory).then(|| options.get_filename().to_owned());
     if !in_memory {
         if let Some(dir) = options.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
@@ -508,7 +541,7 @@ async fn connect_sqlite(url: &str) -> Result<sqlx::SqlitePool, StoreError> {
         .run(&pool)
         .await
         .map_err(migrate_error)?;
-    Ok(pool)
+    Ok((pool, file))
 }
 
 #[derive(Debug, FromRow)]

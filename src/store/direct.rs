@@ -1,0 +1,216 @@
+//! The SQLite ingest writer: one OS thread owning one rusqlite connection, committing the
+//! batches of [`super::Store::commit_batch`].
+//!
+//! sqlx runs every SQLite statement on a worker thread and hands each result back to the
+//! async caller: two thread switches per statement, which made the group commit
+//! latency-bound (`bench/README.md`, "Where the time goes"). Here a batch crosses threads
+//! once each way and its statements run back to back from a prepared-statement cache. The
+//! SQL and the batch logic are the same as PostgreSQL's ([`super::write::insert_batch`]); only
+//! the executor differs. Everything else (reads, notifications, accounts) stays on sqlx.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::pin;
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use super::db::{is_transient_sqlite, Arg};
+use super::write::{encode_grouping_values, insert_batch, BatchRow, BatchTx};
+use super::{now_ms, Backend, InsertOutcome, NewEvent, StoreError};
+
+/// Prepared statements kept per connection: the batch statements come in a few fixed shapes
+/// per chunk size (`db::chunk_sizes`), well under this.
+const STATEMENT_CACHE: usize = 128;
+
+/// Page cache of the writer connection, KiB. SQLite's default (2 MiB) misses on the random
+/// `events (project_id, event_id)` index and the hot issues' tag pages after a few hundred
+/// thousand events, and every miss is a read syscall on the commit path; 16 MiB keeps them.
+const CACHE_KIB: u32 = 16 * 1024;
+
+/// How long without a batch before the writer releases its page cache.
+const IDLE_AFTER: Duration = Duration::from_secs(2);
+
+type Outcomes = Result<Vec<InsertOutcome>, StoreError>;
+
+struct Request {
+    events: Arc<[NewEvent]>,
+    values: Vec<String>,
+    reply: oneshot::Sender<Outcomes>,
+}
+
+/// Handle to the writer thread; cheap to clone. The thread closes its connection and ends
+/// once every handle is dropped.
+#[derive(Clone, Debug)]
+pub(super) struct DirectWriter {
+    requests: mpsc::Sender<Request>,
+}
+
+impl DirectWriter {
+    /// Opens the database file (already created and migrated through sqlx) with the same
+    /// durability settings as the pool: WAL, `synchronous=FULL`, foreign keys, busy timeout.
+    /// Errors: [`StoreError::Unavailable`] when the file cannot be opened or configured.
+    pub(super) fn open(path: &Path, busy_timeout: Duration) -> Result<DirectWriter, StoreError> {
+        let conn = Connection::open(path).map_err(direct_error)?;
+        conn.busy_timeout(busy_timeout).map_err(direct_error)?;
+        conn.execute_batch(&format!(
+            "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; \
+             pragma cache_size = -{CACHE_KIB};"
+        ))
+        .map_err(direct_error)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let (requests, inbox) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("errata-sqlite-writer".into())
+            .spawn(move || serve(conn, inbox))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(DirectWriter { requests })
+    }
+
+    /// Commits `events` in one transaction on the writer thread; see
+    /// [`super::Store::commit_batch`] for the contract.
+    pub(super) async fn commit(&self, events: Arc<[NewEvent]>) -> Outcomes {
+        let values = encode_grouping_values(&events)?;
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
+        self.requests
+            .send(Request {
+                events,
+                values,
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>) {
+    let mut cache_used = false;
+    loop {
+        match inbox.recv_timeout(IDLE_AFTER) {
+            Ok(request) => {
+                let outcome = commit(&mut conn, &request.events, &request.values);
+                // The requester may have gone away; the batch is committed (or not) either way.
+                let _ = request.reply.send(outcome);
+                cache_used = true;
+            }
+            // A quiet server gives its page cache back (the idle-footprint target); the next
+            // burst warms it again within a few batches.
+            Err(mpsc::RecvTimeoutError::Timeout) if cache_used => {
+                if let Err(e) = conn.execute_batch("pragma shrink_memory") {
+                    tracing::warn!(error = %e, "cannot release the SQLite writer's page cache");
+                }
+                cache_used = false;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn commit(conn: &mut Connection, events: &[NewEvent], values: &[String]) -> Outcomes {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(direct_error)?;
+    let mut batch = DirectTx { tx };
+    let outcomes = run_to_completion(insert_batch(&mut batch, events, values, now_ms()))??;
+    batch.tx.commit().map_err(direct_error)?;
+    Ok(outcomes)
+}
+
+/// Polls a future whose awaits never suspend (every [`DirectTx`] call finishes before it
+/// returns) to its end, here on the writer thread, without an async runtime.
+fn run_to_completion<F: Future>(future: F) -> Result<F::Output, StoreError> {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => Err(StoreError::Other(
+            "a SQLite batch tried to wait on something".into(),
+        )),
+    }
+}
+
+/// An open write transaction on the writer's connection.
+struct DirectTx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl DirectTx<'_> {
+    /// Prepares (or takes from the cache) `sql` and binds `args` by position. The batch SQL
+    /// numbers its `$N` placeholders in order of first use, so `$N` is parameter N; the
+    /// count check catches a statement that does not.
+    fn prepare(
+        &self,
+        sql: &str,
+        args: Vec<Arg<'_>>,
+    ) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(direct_error)?;
+        if stmt.parameter_count() != args.len() {
+            return Err(StoreError::Other(format!(
+                "statement takes {} arguments, {} given",
+                stmt.parameter_count(),
+                args.len()
+            )));
+        }
+        for (i, arg) in args.into_iter().enumerate() {
+            let index = i + 1;
+            match arg {
+                Arg::Int(v) => stmt.raw_bind_parameter(index, v),
+                Arg::OptInt(v) => stmt.raw_bind_parameter(index, v),
+                Arg::Bool(v) => stmt.raw_bind_parameter(index, v),
+                Arg::Str(v) => stmt.raw_bind_parameter(index, v.as_ref()),
+                Arg::OptStr(v) => stmt.raw_bind_parameter(index, v.as_deref()),
+                Arg::Bytes(v) => stmt.raw_bind_parameter(index, v),
+            }
+            .map_err(direct_error)?;
+        }
+        Ok(stmt)
+    }
+}
+
+impl BatchTx for DirectTx<'_> {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn fetch_all<R: BatchRow>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg<'_>>,
+    ) -> Result<Vec<R>, StoreError> {
+        let mut stmt = self.prepare(sql, args)?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(direct_error)? {
+            out.push(R::from_rusqlite(row).map_err(direct_error)?);
+        }
+        Ok(out)
+    }
+
+    async fn execute(&mut self, sql: &str, args: Vec<Arg<'_>>) -> Result<u64, StoreError> {
+        let mut stmt = self.prepare(sql, args)?;
+        let changed = stmt.raw_execute().map_err(direct_error)?;
+        Ok(changed as u64)
+    }
+}
+
+/// Maps a rusqlite error into the store's kinds, as `db::db_error` does for sqlx.
+fn direct_error(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, _) = &e {
+        if failure.code == ErrorCode::ConstraintViolation
+            && matches!(
+                failure.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            )
+        {
+            return StoreError::Conflict(e.to_string());
+        }
+        if is_transient_sqlite(failure.extended_code) || failure.code == ErrorCode::CannotOpen {
+            return StoreError::Unavailable(e.to_string());
+        }
+    }
+    StoreError::Other(e.to_string())
+}
