@@ -9,6 +9,7 @@
 //! the executor differs. Everything else (reads, notifications, accounts) stays on sqlx.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::pin;
 use std::sync::{mpsc, Arc};
@@ -92,7 +93,17 @@ fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>) {
     loop {
         match inbox.recv_timeout(IDLE_AFTER) {
             Ok(request) => {
-                let outcome = commit(&mut conn, &request.events, &request.values);
+                // A bug that panics mid-batch must fail that batch (the transaction rolls
+                // back as it unwinds), not stop ingestion for good.
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    commit(&mut conn, &request.events, &request.values)
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!("the SQLite writer panicked; the batch was rolled back");
+                    Err(StoreError::Other(
+                        "the SQLite writer failed on this batch".into(),
+                    ))
+                });
                 // The requester may have gone away; the batch is committed (or not) either way.
                 let _ = request.reply.send(outcome);
                 cache_used = true;
@@ -213,4 +224,35 @@ fn direct_error(e: rusqlite::Error) -> StoreError {
         }
     }
     StoreError::Other(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_that_would_wait_fails_instead_of_hanging() {
+        assert_eq!(run_to_completion(async { 7 }).ok(), Some(7));
+        assert!(matches!(
+            run_to_completion(std::future::pending::<()>()),
+            Err(StoreError::Other(_))
+        ));
+    }
+
+    #[test]
+    fn sqlite_errors_map_to_store_errors() {
+        let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        assert!(matches!(
+            direct_error(failure(rusqlite::ffi::SQLITE_BUSY)),
+            StoreError::Unavailable(_)
+        ));
+        assert!(matches!(
+            direct_error(failure(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)),
+            StoreError::Conflict(_)
+        ));
+        assert!(matches!(
+            direct_error(failure(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)),
+            StoreError::Other(_)
+        ));
+    }
 }
