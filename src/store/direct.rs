@@ -3,7 +3,7 @@
 //!
 //! sqlx runs every SQLite statement on a worker thread and hands each result back to the
 //! async caller: two thread switches per statement, which made the group commit
-//! latency-bound (`bench/README.md`, "Where the time goes"). Here a batch crosses threads
+//! latency-bound (`bench/README.md`, "Where the time went"). Here a batch crosses threads
 //! once each way and its statements run back to back from a prepared-statement cache. The
 //! SQL and the batch logic are the same as PostgreSQL's ([`super::write::insert_batch`]); only
 //! the executor differs. Everything else (reads, notifications, accounts) stays on sqlx.
@@ -53,7 +53,8 @@ pub(super) struct DirectWriter {
 impl DirectWriter {
     /// Opens the database file (already created and migrated through sqlx) with the same
     /// durability settings as the pool: WAL, `synchronous=FULL`, foreign keys, busy timeout.
-    /// Errors: [`StoreError::Unavailable`] when the file cannot be opened or configured.
+    /// Errors: [`StoreError::Unavailable`] when the file cannot be opened or is locked past
+    /// the busy timeout, or the thread cannot start; [`StoreError::Other`] otherwise.
     pub(super) fn open(path: &Path, busy_timeout: Duration) -> Result<DirectWriter, StoreError> {
         let conn = Connection::open(path).map_err(direct_error)?;
         conn.busy_timeout(busy_timeout).map_err(direct_error)?;
