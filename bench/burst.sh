@@ -24,11 +24,7 @@ while [ $# -gt 0 ]; do
 done
 
 bench_init
-PORT="$(free_port)"
-DB="sqlite://$WORK/db/errata.db"
-start_server server "$DB" "$PORT"
-DSN="$(dsn_from_output server)"
-TOKEN="$(make_token "$DB")"
+start_sqlite_server
 sample_rss "$SERVER_PID" "$WORK/rss.txt"
 RSS_IDLE="$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")"
 

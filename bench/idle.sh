@@ -18,11 +18,7 @@ while [ $# -gt 0 ]; do
 done
 
 bench_init
-PORT="$(free_port)"
-DB="sqlite://$WORK/db/errata.db"
-start_server server "$DB" "$PORT"
-DSN="$(dsn_from_output server)"
-TOKEN="$(make_token "$DB")"
+start_sqlite_server
 
 sample_window() { # FILE: SAMPLES one-second RSS samples of the server
   local i

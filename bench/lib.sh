@@ -111,6 +111,17 @@ dsn_from_output() {
   printf '%s\n' "$dsn"
 }
 
+# start_sqlite_server [VAR=value ...]: the single-server set-up of most scenarios: a fresh
+# SQLite database under $WORK served as "server" on a free port. Sets PORT, DB, SERVER_PID,
+# DSN (a project's) and TOKEN (for the read API).
+start_sqlite_server() {
+  PORT="$(free_port)"
+  DB="sqlite://$WORK/db/errata.db"
+  start_server server "$DB" "$PORT" "$@"
+  DSN="$(dsn_from_output server)"
+  TOKEN="$(make_token "$DB")"
+}
+
 # token DATABASE_URL: a read-API token.
 make_token() {
   DATABASE_URL="$1" RUST_LOG=error "$ERRATA" token create 2>>"$WORK/cli.log" | tail -n1

@@ -35,11 +35,7 @@ while [ $# -gt 0 ]; do
 done
 
 bench_init
-PORT="$(free_port)"
-DB="sqlite://$WORK/db/errata.db"
-start_server server "$DB" "$PORT" ERRATA_QUEUE_CAPACITY="$QUEUE"
-DSN="$(dsn_from_output server)"
-TOKEN="$(make_token "$DB")"
+start_sqlite_server ERRATA_QUEUE_CAPACITY="$QUEUE"
 sample_rss "$SERVER_PID" "$WORK/rss.txt"
 
 if [ -z "$SUSTAINABLE" ]; then

@@ -24,10 +24,7 @@ done
 command -v perf >/dev/null || die "perf is not installed"
 
 bench_init
-PORT="$(free_port)"
-DB="sqlite://$WORK/db/errata.db"
-start_server server "$DB" "$PORT"
-DSN="$(dsn_from_output server)"
+start_sqlite_server
 
 perf record -q -F 499 "${CG[@]}" -o "$WORK/perf.data" -p "$SERVER_PID" 2>"$WORK/perf.log" &
 PERF_PID=$!

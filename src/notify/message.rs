@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::store::{FrequencyRule, Trigger};
 use crate::timefmt::rfc3339_ms;
+// Mail bodies and the issue browser's pages escape HTML by the same rule.
+pub use crate::web::escape_html;
 
 /// Most frames listed in a message.
 const MAX_FRAMES: usize = 5;
@@ -153,22 +155,6 @@ pub fn truncate(s: &str, max: usize) -> String {
     }
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
-    out
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
     out
 }
 

@@ -25,7 +25,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use serde_json::json;
@@ -473,14 +473,7 @@ async fn render_login(
             "no_users": no_users,
         }),
     )?;
-    let mut res = (status, html).into_response();
-    if fresh {
-        res.headers_mut().append(
-            header::SET_COOKIE,
-            cookie_header(state, headers, LOGIN_CSRF_COOKIE, &csrf, 3600),
-        );
-    }
-    Ok(res)
+    Ok(form_response(state, headers, status, html, &csrf, fresh))
 }
 
 /// `GET /login`: the sign-in form (signed-in users go home).
@@ -608,6 +601,26 @@ pub async fn logout(
     Ok(res)
 }
 
+/// A rendered sign-in or set-up form; sets the form's CSRF cookie when `csrf` was just
+/// minted (`fresh`, see [`login_csrf`]).
+fn form_response(
+    state: &WebState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    html: Html<String>,
+    csrf: &str,
+    fresh: bool,
+) -> Response {
+    let mut res = (status, html).into_response();
+    if fresh {
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            cookie_header(state, headers, LOGIN_CSRF_COOKIE, csrf, 3600),
+        );
+    }
+    res
+}
+
 /// Fields of the first-admin form.
 #[derive(Debug, Deserialize)]
 pub struct SetupForm {
@@ -628,14 +641,7 @@ async fn render_setup(
         "setup.html",
         json!({ "csrf": csrf, "token": token, "email": email, "error": error }),
     )?;
-    let mut res = (status, html).into_response();
-    if fresh {
-        res.headers_mut().append(
-            header::SET_COOKIE,
-            cookie_header(state, headers, LOGIN_CSRF_COOKIE, &csrf, 3600),
-        );
-    }
-    Ok(res)
+    Ok(form_response(state, headers, status, html, &csrf, fresh))
 }
 
 fn setup_token_ok(token: &str) -> bool {
