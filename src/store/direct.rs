@@ -19,6 +19,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::checkpoint::{self, Checkpointer};
 use super::db::{is_transient_sqlite, Arg};
 use super::write::{encode_grouping_values, insert_batch, BatchRow, BatchTx};
 use super::{now_ms, Backend, InsertOutcome, NewEvent, StoreError};
@@ -58,16 +59,21 @@ impl DirectWriter {
     pub(super) fn open(path: &Path, busy_timeout: Duration) -> Result<DirectWriter, StoreError> {
         let conn = Connection::open(path).map_err(direct_error)?;
         conn.busy_timeout(busy_timeout).map_err(direct_error)?;
+        // temp_store: the statement journal of a multi-row insert outgrows SQLite's 64 KiB
+        // in-memory spill limit, and a temp file costs a write syscall per page.
         conn.execute_batch(&format!(
             "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; \
-             pragma cache_size = -{CACHE_KIB};"
+             pragma cache_size = -{CACHE_KIB}; pragma temp_store = memory; \
+             pragma wal_autocheckpoint = {};",
+            checkpoint::BACKSTOP_PAGES
         ))
         .map_err(direct_error)?;
+        let checkpointer = Checkpointer::start(path, busy_timeout)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let (requests, inbox) = mpsc::channel::<Request>();
         std::thread::Builder::new()
             .name("errata-sqlite-writer".into())
-            .spawn(move || serve(conn, inbox))
+            .spawn(move || serve(conn, inbox, checkpointer))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
         Ok(DirectWriter { requests })
     }
@@ -89,7 +95,7 @@ impl DirectWriter {
     }
 }
 
-fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>) {
+fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>, checkpointer: Checkpointer) {
     let mut cache_used = false;
     loop {
         match inbox.recv_timeout(IDLE_AFTER) {
@@ -105,6 +111,9 @@ fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>) {
                         "the SQLite writer failed on this batch".into(),
                     ))
                 });
+                if outcome.is_ok() {
+                    checkpointer.nudge();
+                }
                 // The requester may have gone away; the batch is committed (or not) either way.
                 let _ = request.reply.send(outcome);
                 cache_used = true;

@@ -23,6 +23,7 @@
 #[macro_use]
 mod db;
 mod accounts;
+mod checkpoint;
 mod direct;
 mod notify;
 mod read;
