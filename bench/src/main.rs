@@ -6,6 +6,7 @@
 //! JSON report on stdout; exits 1 when events were lost, mis-acknowledged or given up on, 2 on
 //! usage or setup errors.
 
+mod conn;
 mod payload;
 mod report;
 mod run;
@@ -258,7 +259,7 @@ async fn real_main(args: Args) -> anyhow::Result<bool> {
         seed: args.seed,
         progress_every: Duration::try_from_secs_f64(args.progress).context("--progress")?,
     };
-    let mut result = run::run(cfg, payloads.clone(), client, probe_tx).await?;
+    let mut result = run::run(cfg, payloads.clone(), probe_tx).await?;
     let mut visibility = match probe_task {
         Some(t) => t.await?,
         None => Vec::new(),

@@ -1,5 +1,6 @@
-//! The load loop: C workers share one keep-alive connection pool; each sends one envelope at
-//! a time and counts an event as done only when the server answered 200 with its id.
+//! The load loop: C workers, each with its own keep-alive connection ([`Conn`]), send one
+//! envelope at a time and count an event as done only when the server answered 200 with its
+//! id.
 //!
 //! Rejections are retried with the same event id (so a retry after an ambiguous failure can
 //! only ever be stored once by a server that de-duplicates ids): 429 and 503 after the
@@ -17,10 +18,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
+use hyper::StatusCode;
+use reqwest::Url;
 use tokio::sync::mpsc;
 
+use crate::conn::Conn;
 use crate::payload::{gzip, new_event_id, Payloads};
 use crate::zipf::Zipf;
 
@@ -119,7 +121,6 @@ struct Shared {
 pub async fn run(
     cfg: RunConfig,
     payloads: Arc<Payloads>,
-    client: reqwest::Client,
     probe: Option<mpsc::Sender<Acked>>,
 ) -> anyhow::Result<RunResult> {
     let shared = Arc::new(Shared {
@@ -137,11 +138,10 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..cfg.concurrency.max(1) {
         let shared = shared.clone();
-        let client = client.clone();
         // Only worker 0 feeds the probe: one sample stream is enough and keeps the other
         // workers free of the channel.
         let probe = if w == 0 { probe.clone() } else { None };
-        tasks.spawn(worker(w as u64, shared, client, probe));
+        tasks.spawn(worker(w as u64, shared, probe));
     }
     drop(probe);
     let mut total = WorkerStats::default();
@@ -219,25 +219,16 @@ enum Outcome {
 async fn worker(
     w: u64,
     shared: Arc<Shared>,
-    client: reqwest::Client,
     probe: Option<mpsc::Sender<Acked>>,
 ) -> anyhow::Result<WorkerStats> {
     let cfg = &shared.cfg;
     let mut stats = WorkerStats::default();
-    let url = cfg.envelope_urls[(w as usize) % cfg.envelope_urls.len().max(1)].clone();
+    let url = &cfg.envelope_urls[(w as usize) % cfg.envelope_urls.len().max(1)];
+    let mut conn = Conn::new(url, &cfg.auth_header, cfg.gzip.is_some())?;
     // The issue mix is reproducible per seed; event ids come from the OS so that two runs
     // with the same seed never collide in the server's (project, event id) key.
     let mut mix = StdRng::seed_from_u64(cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(w));
     let mut ids = StdRng::from_os_rng();
-    let mut headers = HeaderMap::new();
-    headers.insert("x-sentry-auth", HeaderValue::from_str(&cfg.auth_header)?);
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-sentry-envelope"),
-    );
-    if cfg.gzip.is_some() {
-        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
     loop {
         let i = shared.next.fetch_add(1, Ordering::Relaxed);
         if i >= cfg.events {
@@ -277,10 +268,8 @@ async fn worker(
             stats.bytes_sent += body.len() as u64;
             let t0 = Instant::now();
             let outcome = attempt(
-                &client,
-                &url,
+                &mut conn,
                 cfg,
-                &headers,
                 body.clone(),
                 &id_str,
                 &mut stats,
@@ -321,60 +310,35 @@ async fn worker(
     Ok(stats)
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename these"
-)]
 async fn attempt(
-    client: &reqwest::Client,
-    url: &Url,
+    conn: &mut Conn,
     cfg: &RunConfig,
-    headers: &HeaderMap,
     body: Bytes,
     id: &str,
     stats: &mut WorkerStats,
     backoff: &mut Duration,
     uncertain: &mut bool,
 ) -> Outcome {
-    let res = client
-        .post(url.clone())
-        .headers(headers.clone())
-        .timeout(cfg.request_timeout)
-        .body(body)
-        .send()
-        .await;
     let mut next_backoff = || {
         let wait = *backoff;
         *backoff = (*backoff * 2).min(Duration::from_secs(1));
         wait
     };
-    let resp = match res {
-        Ok(r) => r,
+    let answer = match conn.post(body, cfg.request_timeout).await {
+        Ok(a) => a,
         Err(e) => {
             *uncertain = true;
             *stats.rejected.entry("transport".into()).or_default() += 1;
-            sample_error(stats, format!("transport: {}", error_chain(&e)));
+            sample_error(stats, format!("transport: {e:#}"));
             return Outcome::Retry(next_backoff());
         }
     };
-    let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
+    let status = answer.status;
+    let retry_after = answer
+        .retry_after
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| Duration::from_secs_f64(s.min(60.0)));
-    // Always read the body so the connection goes back to the pool.
-    let text = match resp.text().await {
-        Ok(t) => t,
-        Err(e) => {
-            *uncertain = true;
-            *stats.rejected.entry("transport".into()).or_default() += 1;
-            sample_error(stats, format!("transport (body): {}", error_chain(&e)));
-            return Outcome::Retry(next_backoff());
-        }
-    };
+    let text = String::from_utf8_lossy(&answer.body);
     if status == StatusCode::OK {
         return Outcome::Acked {
             wrong_id: !text.contains(id),
@@ -415,16 +379,6 @@ fn sample_error(stats: &mut WorkerStats, msg: String) {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
 
 /// Percentiles (ms) of a list of µs samples.
 pub fn percentiles_ms(samples: &mut [u32]) -> serde_json::Value {
