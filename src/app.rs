@@ -48,6 +48,7 @@ impl App {
             config.ingest.queue_capacity,
             config.ingest.batch_size,
             workers,
+            config.ingest.defer_aggregates_at,
         );
         let notifier = spawn_notifier(&config, &store);
         App {

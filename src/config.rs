@@ -53,6 +53,10 @@ pub struct IngestConfig {
     /// PostgreSQL one writer per process makes the largest batches while concurrent
     /// transactions would mostly wait on each other's locks of the busiest issues.
     pub writers: usize,
+    /// Requests in progress from which batches defer their issues' counters, tags and
+    /// regressions to a background roll-up (every 250 ms at most; counts lag by about that
+    /// much). Default 32; 0 never defers.
+    pub defer_aggregates_at: usize,
     /// Seconds an SDK is told to wait in `Retry-After` when the queue is full. Default 1.
     pub retry_after_secs: u64,
     /// Trust the first `X-Forwarded-For` entry as the client address (behind a proxy).
@@ -124,6 +128,7 @@ impl Default for IngestConfig {
             queue_capacity: 1000,
             batch_size: 500,
             writers: 1,
+            defer_aggregates_at: 32,
             retry_after_secs: 1,
             trust_forwarded_for: false,
         }

@@ -5,6 +5,12 @@
 //! [`Writer::submit`] future resolves then). The queue is bounded: when it is full `submit`
 //! fails at once with [`SubmitError::QueueFull`] and the endpoint answers 429, instead of
 //! letting memory grow.
+//!
+//! Under load (at least `defer_at` requests in progress) batches leave their issues'
+//! counters to a roll-up ([`Aggregates::Deferred`], `store/aggregate.rs`), which a writer
+//! task runs when the queue is empty or [`ROLL_UP_EVERY`] has passed, and until nothing is
+//! pending when it stops. Issue counts then lag the acknowledged events by at most about
+//! that long; the events themselves are stored and readable before their 200.
 
 use std::time::Instant;
 
@@ -13,7 +19,16 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::store::{InsertOutcome, NewEvent, Store, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::store::{Aggregates, InsertOutcome, NewEvent, Store, StoreError};
+
+/// Longest time deferred aggregates wait for a roll-up while the queue never empties.
+pub const ROLL_UP_EVERY: Duration = Duration::from_millis(250);
+
+/// Pending events applied per roll-up transaction.
+const ROLL_UP_LIMIT: usize = 20_000;
 
 /// Why an event was not committed.
 #[derive(Debug, thiserror::Error)]
@@ -51,32 +66,64 @@ pub struct Admission {
 
 impl Writer {
     /// Starts `workers` writer tasks sharing one queue of `capacity` events, each committing
-    /// up to `batch_size` events per transaction. Returns the handle and the tasks, to be
-    /// awaited at shutdown so pending batches are committed.
+    /// up to `batch_size` events per transaction, deferring issue aggregates while at least
+    /// `defer_at` requests are in progress (0: never). Returns the handle and the tasks, to be
+    /// awaited at shutdown so pending batches and aggregates are committed.
     pub fn spawn(
         store: Store,
         capacity: usize,
         batch_size: usize,
         workers: usize,
+        defer_at: usize,
     ) -> (Writer, JoinSet<()>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        let admission = Arc::new(Semaphore::new(capacity.max(1)));
+        let capacity = capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let admission = Arc::new(Semaphore::new(capacity));
+        let shared = Arc::new(Shared {
+            rx: tokio::sync::Mutex::new(rx),
+            // Rows a previous process left pending are rolled up at the first quiet moment.
+            pending: AtomicBool::new(true),
+            last_roll_up: std::sync::Mutex::new(Instant::now()),
+        });
         let mut set = JoinSet::new();
         for _ in 0..workers.max(1) {
             let store = store.clone();
-            let rx = rx.clone();
+            let shared = shared.clone();
+            let admission = admission.clone();
             set.spawn(async move {
                 let mut batch = Vec::with_capacity(batch_size);
                 loop {
-                    {
+                    let roll = {
                         // One worker fills a batch at a time; the others commit meanwhile.
-                        let mut rx = rx.lock().await;
-                        if rx.recv_many(&mut batch, batch_size.max(1)).await == 0 {
-                            return;
+                        let mut rx = shared.rx.lock().await;
+                        let roll = shared.pending.load(Ordering::Acquire)
+                            && (rx.is_empty() || shared.roll_up_due());
+                        if !roll && rx.recv_many(&mut batch, batch_size.max(1)).await == 0 {
+                            break;
                         }
+                        roll
+                    };
+                    if roll {
+                        if !roll_up(&store, &shared).await {
+                            // The database is failing; do not spin on it.
+                            tokio::time::sleep(ROLL_UP_EVERY).await;
+                        }
+                        continue;
                     }
-                    commit(&store, &mut batch).await;
+                    let in_progress = capacity - admission.available_permits();
+                    let aggregates = if defer_at > 0 && in_progress >= defer_at {
+                        shared.pending.store(true, Ordering::Release);
+                        Aggregates::Deferred
+                    } else {
+                        Aggregates::Inline
+                    };
+                    commit(&store, &mut batch, aggregates).await;
+                }
+                // Shutting down: leave nothing pending behind.
+                while shared.pending.load(Ordering::Acquire) {
+                    if !roll_up(&store, &shared).await {
+                        break;
+                    }
                 }
             });
         }
@@ -111,12 +158,53 @@ impl Writer {
     }
 }
 
-async fn commit(store: &Store, batch: &mut Vec<Job>) {
+/// State the writer tasks share.
+struct Shared {
+    rx: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    /// Deferred aggregates may be waiting.
+    pending: AtomicBool,
+    last_roll_up: std::sync::Mutex<Instant>,
+}
+
+impl Shared {
+    fn roll_up_due(&self) -> bool {
+        self.last_roll_up
+            .lock()
+            .map(|t| t.elapsed() >= ROLL_UP_EVERY)
+            .unwrap_or(true)
+    }
+}
+
+/// One roll-up transaction; clears `pending` once nothing is left. Returns false when it
+/// failed (logged; the events stay pending and are tried again later).
+async fn roll_up(store: &Store, shared: &Shared) -> bool {
+    if let Ok(mut t) = shared.last_roll_up.lock() {
+        *t = Instant::now();
+    }
+    let started = Instant::now();
+    match store.roll_up(ROLL_UP_LIMIT).await {
+        Ok(done) => {
+            metrics::histogram!("errata_roll_up_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("errata_regressions_total").increment(done.regressions as u64);
+            if done.events < ROLL_UP_LIMIT {
+                shared.pending.store(false, Ordering::Release);
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "roll-up of deferred issue aggregates failed");
+            false
+        }
+    }
+}
+
+async fn commit(store: &Store, batch: &mut Vec<Job>, aggregates: Aggregates) {
     let (events, replies): (Vec<NewEvent>, Vec<_>) =
         batch.drain(..).map(|j| (j.event, j.reply)).unzip();
     let events: Arc<[NewEvent]> = events.into();
     metrics::histogram!("errata_batch_size").record(events.len() as f64);
-    match insert(store, events.clone()).await {
+    match insert(store, events.clone(), aggregates).await {
         Ok(outcomes) => answer(outcomes.into_iter().map(Ok), replies),
         // A database that is down fails every event alike: tell every sender at once.
         Err(e @ StoreError::Unavailable(_)) => {
@@ -135,7 +223,7 @@ async fn commit(store: &Store, batch: &mut Vec<Job>) {
             tracing::error!(error = %e, events = events.len(), "group commit failed, retrying events one by one");
             let mut results = Vec::with_capacity(events.len());
             for event in events.iter() {
-                results.push(match insert(store, Arc::from([event.clone()])).await {
+                results.push(match insert(store, Arc::from([event.clone()]), aggregates).await {
                     Ok(mut one) => one.pop().ok_or_else(|| StoreError::Other("no outcome".into())),
                     Err(e) => {
                         tracing::error!(error = %e, event_id = %event.event_id, "event could not be stored");
@@ -148,9 +236,13 @@ async fn commit(store: &Store, batch: &mut Vec<Job>) {
     }
 }
 
-async fn insert(store: &Store, events: Arc<[NewEvent]>) -> Result<Vec<InsertOutcome>, StoreError> {
+async fn insert(
+    store: &Store,
+    events: Arc<[NewEvent]>,
+    aggregates: Aggregates,
+) -> Result<Vec<InsertOutcome>, StoreError> {
     let started = Instant::now();
-    let result = store.commit_batch(events).await;
+    let result = store.commit_batch(events, aggregates).await;
     metrics::histogram!("errata_commit_duration_seconds").record(started.elapsed().as_secs_f64());
     result
 }

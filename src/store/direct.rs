@@ -21,7 +21,8 @@ use tokio::sync::oneshot;
 
 use super::checkpoint::{self, Checkpointer};
 use super::db::{is_transient_sqlite, Arg};
-use super::write::{encode_grouping_values, insert_batch, BatchRow, BatchTx};
+use super::aggregate::{self, RollUp};
+use super::write::{insert_batch, BatchRow, BatchTx, Encoded};
 use super::{now_ms, Backend, InsertOutcome, NewEvent, StoreError};
 
 /// Prepared statements kept per connection: the batch statements come in a few fixed shapes
@@ -38,10 +39,27 @@ const IDLE_AFTER: Duration = Duration::from_secs(2);
 
 type Outcomes = Result<Vec<InsertOutcome>, StoreError>;
 
+/// One transaction for the writer thread.
+enum Job {
+    Commit {
+        events: Arc<[NewEvent]>,
+        encoded: Encoded,
+        defer: bool,
+    },
+    RollUp {
+        limit: usize,
+    },
+}
+
+/// What a [`Job`] did.
+enum Done {
+    Committed(Vec<InsertOutcome>),
+    RolledUp(RollUp),
+}
+
 struct Request {
-    events: Arc<[NewEvent]>,
-    values: Vec<String>,
-    reply: oneshot::Sender<Outcomes>,
+    job: Job,
+    reply: oneshot::Sender<Result<Done, StoreError>>,
 }
 
 /// Handle to the writer thread; cheap to clone. The thread closes its connection and ends
@@ -80,16 +98,34 @@ impl DirectWriter {
 
     /// Commits `events` in one transaction on the writer thread; see
     /// [`super::Store::commit_batch`] for the contract.
-    pub(super) async fn commit(&self, events: Arc<[NewEvent]>) -> Outcomes {
-        let values = encode_grouping_values(&events)?;
+    pub(super) async fn commit(&self, events: Arc<[NewEvent]>, defer: bool) -> Outcomes {
+        let encoded = Encoded::of(&events)?;
+        match self
+            .run(Job::Commit {
+                events,
+                encoded,
+                defer,
+            })
+            .await?
+        {
+            Done::Committed(outcomes) => Ok(outcomes),
+            Done::RolledUp(_) => Err(StoreError::Other("the writer answered out of turn".into())),
+        }
+    }
+
+    /// [`super::Store::roll_up`] on the writer thread.
+    pub(super) async fn roll_up(&self, limit: usize) -> Result<RollUp, StoreError> {
+        match self.run(Job::RollUp { limit }).await? {
+            Done::RolledUp(done) => Ok(done),
+            Done::Committed(_) => Err(StoreError::Other("the writer answered out of turn".into())),
+        }
+    }
+
+    async fn run(&self, job: Job) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
         self.requests
-            .send(Request {
-                events,
-                values,
-                reply,
-            })
+            .send(Request { job, reply })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -102,9 +138,8 @@ fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>, checkpointer: Che
             Ok(request) => {
                 // A bug that panics mid-batch must fail that batch (the transaction rolls
                 // back as it unwinds), not stop ingestion for good.
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    commit(&mut conn, &request.events, &request.values)
-                }))
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| run(&mut conn, &request.job)))
                 .unwrap_or_else(|_| {
                     tracing::error!("the SQLite writer panicked; the batch was rolled back");
                     Err(StoreError::Other(
@@ -132,14 +167,31 @@ fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>, checkpointer: Che
     }
 }
 
-fn commit(conn: &mut Connection, events: &[NewEvent], values: &[String]) -> Outcomes {
+fn run(conn: &mut Connection, job: &Job) -> Result<Done, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(direct_error)?;
     let mut batch = DirectTx { tx };
-    let outcomes = run_to_completion(insert_batch(&mut batch, events, values, now_ms()))??;
+    let done = match job {
+        Job::Commit {
+            events,
+            encoded,
+            defer,
+        } => Done::Committed(run_to_completion(insert_batch(
+            &mut batch,
+            events,
+            encoded,
+            now_ms(),
+            *defer,
+        ))??),
+        Job::RollUp { limit } => Done::RolledUp(run_to_completion(aggregate::roll_up(
+            &mut batch,
+            *limit,
+            now_ms(),
+        ))??),
+    };
     batch.tx.commit().map_err(direct_error)?;
-    Ok(outcomes)
+    Ok(done)
 }
 
 /// Polls a future whose awaits never suspend (every [`DirectTx`] call finishes before it

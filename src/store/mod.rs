@@ -23,6 +23,7 @@
 #[macro_use]
 mod db;
 mod accounts;
+mod aggregate;
 mod checkpoint;
 mod direct;
 mod notify;
@@ -54,6 +55,7 @@ pub use read::{
     EventPage, EventSummary, Issue, IssuePage, IssueQuery, IssueSort, OutboxEntry, OutboxKind,
     StoredEvent,
 };
+pub use aggregate::RollUp;
 pub use web::{EventNeighbors, ProjectStats};
 
 /// Errors of the storage layer, mapped once from sqlx.
@@ -473,28 +475,56 @@ impl Store {
         &self,
         events: &[NewEvent],
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        self.commit_batch(events.into()).await
+        self.commit_batch(events.into(), Aggregates::Inline).await
     }
 
     /// [`Store::insert_events`] for a batch the caller hands over, as the ingest writer
-    /// does: on a SQLite file it runs on the dedicated writer thread (see `direct.rs`).
+    /// does: on a SQLite file it runs on the dedicated writer thread (see `direct.rs`). With
+    /// [`Aggregates::Deferred`] the issues' counters, tags, users and regressions wait for
+    /// [`Store::roll_up`] (new issues and their `new_issue` rows are committed at once) and
+    /// no outcome reports a regression.
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     pub async fn commit_batch(
         &self,
         events: Arc<[NewEvent]>,
+        aggregates: Aggregates,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let defer = aggregates == Aggregates::Deferred;
         if let Some(direct) = &self.direct {
-            return direct.commit(events).await;
+            return direct.commit(events, defer).await;
         }
         let mut tx = self.pool.begin_write().await?;
-        let values = write::encode_grouping_values(&events)?;
-        let outcomes = write::insert_batch(&mut tx, &events, &values, now_ms()).await?;
+        let encoded = write::Encoded::of(&events)?;
+        let outcomes = write::insert_batch(&mut tx, &events, &encoded, now_ms(), defer).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
+
+    /// Applies up to `limit` deferred events to their issues (oldest first) in one
+    /// transaction, reopening resolved issues as regressions with their `regression` outbox
+    /// rows; returns what it applied (`events == 0`: nothing was pending). Errors as
+    /// [`Store::insert_events`]; a failed roll-up leaves its events pending.
+    pub async fn roll_up(&self, limit: usize) -> Result<RollUp, StoreError> {
+        if let Some(direct) = &self.direct {
+            return direct.roll_up(limit).await;
+        }
+        let mut tx = self.pool.begin_write().await?;
+        let done = aggregate::roll_up(&mut tx, limit, now_ms()).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+}
+
+/// Where a batch's issue aggregates are applied ([`Store::commit_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregates {
+    /// In the batch's own transaction: counts are exact as soon as the batch commits.
+    Inline,
+    /// Left to [`Store::roll_up`]: cheaper under load, counts lag until the roll-up.
+    Deferred,
 }
 
 /// Opens and migrates the pool; returns it with the database file (`None` in memory).

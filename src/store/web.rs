@@ -215,6 +215,9 @@ impl Store {
             "delete from issue_tags where issue_id = $1".to_owned(),
             "delete from issue_users where issue_id = $1".to_owned(),
             "delete from groupings where issue_id = $1".to_owned(),
+            "delete from pending_aggregates where event_pk in \
+             (select event_pk from events where issue_id = $1)"
+                .to_owned(),
             "delete from events where issue_id = $1".to_owned(),
         ];
         for sql in &statements {

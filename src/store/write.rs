@@ -25,15 +25,14 @@
 //! Row locks taken by foreign-key checks are `key share`, which does not conflict with the
 //! `no key update` locks of phase 3, so they do not break the order.
 
-use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
 use super::db::{chunk_sizes, placeholders, values_list, AnyRow, Arg, IdRow, Tx};
-use super::{Backend, InsertOutcome, IssueStatus, NewEvent, StoreError};
+use super::aggregate::{self, Facts};
+use super::{Backend, InsertOutcome, NewEvent, StoreError};
 
 /// Length of one hour in milliseconds, the `issue_hourly` bucket.
 pub(super) const HOUR_MS: i64 = 3_600_000;
@@ -42,9 +41,6 @@ pub(super) const HOUR_MS: i64 = 3_600_000;
 /// event payload keeps them). Guards the unique index, which PostgreSQL limits to ~2.7 kB.
 const MAX_TAG_KEY: usize = 200;
 const MAX_TAG_VALUE: usize = 1000;
-/// Longest user key (bytes) stored as is in `issue_users`; longer ones are stored as their
-/// SHA-256, which still counts distinct users correctly.
-const MAX_USER_KEY: usize = 200;
 
 const GROUPING_LOOKUP: &str = "select issue_id as id from groupings \
     where project_id = $1 and grouping_version = $2 and hash = $3";
@@ -64,15 +60,6 @@ const EVENT_COLUMNS: &str = "project_id, event_id, issue_id, timestamp_ms, recei
     grouping_hash, grouping_values, payload";
 const EVENT_COLUMN_COUNT: usize = 17;
 
-/// Columns of one row of the issue update, in [`update_issues`]' argument order.
-const ISSUE_UPDATE_COLUMNS: &str = "issue_id, title, culprit, level, status, is_regression, \
-    resolved_ms, first_seen_ms, last_seen_ms, add_events, add_users, last_release, environments";
-const ISSUE_UPDATE_COLUMN_COUNT: usize = 13;
-
-/// The issue columns phase 3 reads under lock.
-const ISSUE_STATE_COLUMNS: &str = "issue_id, status, is_regression, resolved_ms, title, \
-    culprit, level, first_seen_ms, last_seen_ms, last_release, environments";
-
 #[derive(Debug, FromRow)]
 struct GroupingRow {
     hash: String,
@@ -81,47 +68,9 @@ struct GroupingRow {
 
 #[derive(Debug, FromRow)]
 struct InsertedRow {
+    event_pk: i64,
     project_id: i64,
     event_id: String,
-}
-
-/// The issue columns phase 3 needs, read under lock.
-#[derive(Debug, FromRow)]
-struct IssueState {
-    issue_id: i64,
-    status: String,
-    is_regression: bool,
-    resolved_ms: Option<i64>,
-    title: String,
-    culprit: Option<String>,
-    level: String,
-    first_seen_ms: i64,
-    last_seen_ms: i64,
-    last_release: Option<String>,
-    environments: String,
-}
-
-/// What the batch adds to one issue.
-struct IssueDelta<'a> {
-    project_id: i64,
-    /// Input index of the first stored event (outcome flags, outbox event id).
-    first: usize,
-    count: i64,
-    min_ts: i64,
-    max_ts: i64,
-    /// Input index of the newest stored event (title, culprit, level).
-    newest: usize,
-    /// Newest `(timestamp, release)` among events that carry a release.
-    release: Option<(i64, &'a str)>,
-    environments: BTreeSet<&'a str>,
-    users: BTreeSet<Cow<'a, str>>,
-}
-
-/// What the batch adds to one `(issue, key, value)` tag row.
-struct TagDelta {
-    count: i64,
-    first_ms: i64,
-    last_ms: i64,
 }
 
 /// What [`insert_batch`] needs of an open write transaction: sqlx's, on either backend, or
@@ -200,39 +149,25 @@ impl BatchRow for GroupingRow {
 impl BatchRow for InsertedRow {
     fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(InsertedRow {
-            project_id: row.get(0)?,
-            event_id: row.get(1)?,
-        })
-    }
-}
-
-impl BatchRow for IssueState {
-    fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(IssueState {
-            issue_id: row.get(0)?,
-            status: row.get(1)?,
-            is_regression: row.get(2)?,
-            resolved_ms: row.get(3)?,
-            title: row.get(4)?,
-            culprit: row.get(5)?,
-            level: row.get(6)?,
-            first_seen_ms: row.get(7)?,
-            last_seen_ms: row.get(8)?,
-            last_release: row.get(9)?,
-            environments: row.get(10)?,
+            event_pk: row.get(0)?,
+            project_id: row.get(1)?,
+            event_id: row.get(2)?,
         })
     }
 }
 
 /// Commits `events` inside `tx` (the caller commits); one outcome per input, in order.
 ///
-/// `values` holds each event's `grouping.values` as JSON ([`encode_grouping_values`]),
-/// encoded by the caller so that the SQLite writer thread does not spend its time on it.
+/// `encoded` holds each event's JSON columns ([`Encoded::of`]), encoded by the caller so that
+/// the SQLite writer thread does not spend its time on them. With `defer`, the issues'
+/// counters, tags, users and regressions are left to a roll-up (`aggregate.rs`) and no
+/// outcome reports a regression.
 pub(super) async fn insert_batch(
     tx: &mut impl BatchTx,
     events: &[NewEvent],
-    values: &[String],
+    encoded: &Encoded,
     now: i64,
+    defer: bool,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let n = events.len();
     let ids: Vec<String> = events.iter().map(|e| e.event_id.simple()).collect();
@@ -283,19 +218,28 @@ pub(super) async fn insert_batch(
     let mut order: Vec<usize> = (0..n).filter(|&i| repeat_of[i].is_none()).collect();
     order.sort_by(|&a, &b| (events[a].project_id, &ids[a]).cmp(&(events[b].project_id, &ids[b])));
     let mut inserted = vec![false; n];
+    let mut event_pks = vec![0_i64; n];
     for chunk in chunks(&order) {
         let sql = format!(
             "insert into events ({EVENT_COLUMNS}) values {} \
-             on conflict (project_id, event_id) do nothing returning project_id, event_id",
+             on conflict (project_id, event_id) do nothing \
+             returning event_pk, project_id, event_id",
             values_list(chunk.len(), EVENT_COLUMN_COUNT)
         );
         let mut args = Vec::with_capacity(chunk.len() * EVENT_COLUMN_COUNT);
         for &i in chunk {
-            push_event_args(&mut args, &events[i], &ids[i], &values[i], issue_of[i]);
+            push_event_args(
+                &mut args,
+                &events[i],
+                &ids[i],
+                &encoded.grouping_values[i],
+                issue_of[i],
+            );
         }
         for row in tx.fetch_all::<InsertedRow>(&sql, args).await? {
             if let Some(&i) = first_index.get(&(row.project_id, row.event_id.as_str())) {
                 inserted[i] = true;
+                event_pks[i] = row.event_pk;
             }
         }
     }
@@ -319,148 +263,30 @@ pub(super) async fn insert_batch(
     }
     created.retain(|id| used.contains(id));
 
-    // Aggregate the stored events per issue, tag and hour.
-    let mut deltas: BTreeMap<i64, IssueDelta<'_>> = BTreeMap::new();
-    let mut tags: BTreeMap<(i64, &str, &str), TagDelta> = BTreeMap::new();
-    let mut hours: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-    for (i, e) in events.iter().enumerate() {
-        if !inserted[i] {
-            continue;
-        }
-        let issue_id = issue_of[i];
-        let ts = e.timestamp_ms;
-        let d = deltas.entry(issue_id).or_insert_with(|| IssueDelta {
-            project_id: e.project_id,
-            first: i,
-            count: 0,
-            min_ts: ts,
-            max_ts: ts,
-            newest: i,
-            release: None,
-            environments: BTreeSet::new(),
-            users: BTreeSet::new(),
-        });
-        d.count += 1;
-        d.min_ts = d.min_ts.min(ts);
-        if ts >= d.max_ts {
-            d.max_ts = ts;
-            d.newest = i;
-        }
-        if let Some(release) = e.release.as_deref() {
-            if d.release.is_none_or(|(seen, _)| ts >= seen) {
-                d.release = Some((ts, release));
+    if defer {
+        // Under load: the issue counters wait for a roll-up (`aggregate.rs`); the events and
+        // the new issues' notifications are committed now.
+        aggregate::insert_pending(tx, events, encoded, &inserted, &event_pks).await?;
+        for &issue_id in &created {
+            if let Some(i) = (0..n).find(|&i| inserted[i] && issue_of[i] == issue_id) {
+                aggregate::insert_outbox(tx, "new_issue", events[i].project_id, issue_id, &ids[i], now)
+                    .await?;
             }
         }
-        if let Some(env) = e.environment.as_deref() {
-            d.environments.insert(env);
-        }
-        if let Some(user) = e.user_key.as_deref() {
-            d.users.insert(index_user_key(user));
-        }
-        for (key, value) in event_tags(e) {
-            let t = tags.entry((issue_id, key, value)).or_insert(TagDelta {
-                count: 0,
-                first_ms: ts,
-                last_ms: ts,
-            });
-            t.count += 1;
-            t.first_ms = t.first_ms.min(ts);
-            t.last_ms = t.last_ms.max(ts);
-        }
-        *hours
-            .entry((issue_id, ts.div_euclid(HOUR_MS) * HOUR_MS))
-            .or_default() += 1;
     }
-
-    // Phase 3: lock the touched issues (in id order), count new distinct users, apply the
-    // aggregates; a few multi-row statements however many issues the batch touches.
-    let mut states = lock_issues(tx, deltas.keys().copied()).await?;
-    let new_users = insert_users(tx, &deltas).await?;
-    let mut regressed: BTreeSet<i64> = BTreeSet::new();
-    let mut updates = Vec::with_capacity(deltas.len());
-    for (&issue_id, d) in &deltas {
-        let state = states
-            .remove(&issue_id)
-            .ok_or_else(|| StoreError::Other(format!("issue {issue_id} vanished")))?;
-        let newest = &events[d.newest];
-        let newer = d.max_ts >= state.last_seen_ms;
-        let (title, culprit, level) = if newer {
-            (
-                Cow::Borrowed(newest.title.as_str()),
-                newest.culprit.as_deref().map(Cow::Borrowed),
-                Cow::Borrowed(newest.level.as_str()),
-            )
-        } else {
-            (
-                Cow::Owned(state.title),
-                state.culprit.map(Cow::Owned),
-                Cow::Owned(state.level),
-            )
-        };
-        let last_release = match d.release {
-            Some((ts, release)) if state.last_release.is_none() || ts >= state.last_seen_ms => {
-                Some(Cow::Borrowed(release))
-            }
-            _ => state.last_release.map(Cow::Owned),
-        };
-        let mut environments: BTreeSet<String> = serde_json::from_str(&state.environments)
-            .map_err(|e| {
-                StoreError::Other(format!("corrupt environments of issue {issue_id}: {e}"))
-            })?;
-        environments.extend(d.environments.iter().map(|s| (*s).to_owned()));
-        let environments = serde_json::to_string(&environments)
-            .map_err(|e| StoreError::Other(format!("cannot encode environments: {e}")))?;
-        let (status, is_regression, resolved_ms) = if state.status == IssueStatus::Resolved.as_str()
-        {
-            regressed.insert(issue_id);
-            (IssueStatus::Unresolved.as_str().to_owned(), true, None)
-        } else {
-            (state.status, state.is_regression, state.resolved_ms)
-        };
-        updates.push([
-            issue_id.into(),
-            Arg::Str(title),
-            Arg::OptStr(culprit),
-            Arg::Str(level),
-            status.into(),
-            is_regression.into(),
-            resolved_ms.into(),
-            state.first_seen_ms.min(d.min_ts).into(),
-            state.last_seen_ms.max(d.max_ts).into(),
-            d.count.into(),
-            new_users.get(&issue_id).copied().unwrap_or(0).into(),
-            Arg::OptStr(last_release),
-            environments.into(),
-        ]);
-    }
-    update_issues(tx, updates).await?;
-
-    // Phase 4: tag and hourly counters.
-    upsert_tags(tx, &tags).await?;
-    upsert_hours(tx, &hours).await?;
-
-    // Phase 5: notifications, in the same transaction as their cause.
-    for (&issue_id, d) in &deltas {
-        let kind = if created.contains(&issue_id) {
-            "new_issue"
-        } else if regressed.contains(&issue_id) {
-            "regression"
-        } else {
-            continue;
-        };
-        tx.execute(
-            "insert into outbox (kind, project_id, issue_id, event_id, created_ms, state, \
-             attempts, next_attempt_ms, last_error) \
-             values ($1, $2, $3, $4, $5, 'pending', 0, $5, null)",
-            vec![
-                kind.into(),
-                d.project_id.into(),
-                issue_id.into(),
-                ids[d.first].as_str().into(),
-                now.into(),
-            ],
-        )
-        .await?;
+    let facts: Vec<Facts<'_>> = if defer {
+        Vec::new()
+    } else {
+        (0..n)
+            .filter(|&i| inserted[i])
+            .map(|i| Facts::of(&events[i], &ids[i], issue_of[i]))
+            .collect()
+    };
+    let applied = aggregate::apply(tx, &facts, &created, now).await?;
+    // Input index of each issue's first stored event: it carries the outcome's flags.
+    let mut first_of: HashMap<i64, usize> = HashMap::new();
+    for i in (0..n).filter(|&i| inserted[i]) {
+        first_of.entry(issue_of[i]).or_insert(i);
     }
 
     // Outcomes; duplicates report the issue of the stored copy.
@@ -487,13 +313,13 @@ pub(super) async fn insert_batch(
         .enumerate()
         .map(|(i, e)| {
             let issue_id = stored_issue[i];
-            let first = inserted[i] && deltas.get(&issue_id).is_some_and(|d| d.first == i);
+            let first = inserted[i] && first_of.get(&issue_id) == Some(&i);
             InsertOutcome {
                 event_id: e.event_id,
                 issue_id,
                 duplicate: !inserted[i],
                 new_issue: first && created.contains(&issue_id),
-                regression: first && regressed.contains(&issue_id),
+                regression: first && applied.regressed.contains(&issue_id),
             }
         })
         .collect())
@@ -554,15 +380,36 @@ async fn find_or_create_issue(
     Ok((row.id, false))
 }
 
-/// The `grouping_values` column of every event, in order: a JSON array of strings.
-pub(super) fn encode_grouping_values(events: &[NewEvent]) -> Result<Vec<String>, StoreError> {
-    events
-        .iter()
-        .map(|e| {
-            serde_json::to_string(&e.grouping.values)
-                .map_err(|err| StoreError::Other(format!("cannot encode grouping values: {err}")))
-        })
-        .collect()
+/// The JSON columns of a batch, one entry per event in order, encoded before the batch reaches
+/// the SQLite writer thread.
+pub(super) struct Encoded {
+    /// `events.grouping_values`: the grouping values as a JSON array of strings.
+    pub grouping_values: Vec<String>,
+    /// `pending_aggregates.tags`: the pairs the event counts in `issue_tags` ([`event_tags`]),
+    /// as a JSON array of `[key, value]`.
+    pub tags: Vec<String>,
+}
+
+impl Encoded {
+    /// Encodes `events`. Errors: [`StoreError::Other`] if serde_json fails (it does not on
+    /// strings).
+    pub(super) fn of(events: &[NewEvent]) -> Result<Encoded, StoreError> {
+        let json_error = |err: serde_json::Error| {
+            StoreError::Other(format!("cannot encode event columns: {err}"))
+        };
+        let mut out = Encoded {
+            grouping_values: Vec::with_capacity(events.len()),
+            tags: Vec::with_capacity(events.len()),
+        };
+        for e in events {
+            out.grouping_values
+                .push(serde_json::to_string(&e.grouping.values).map_err(json_error)?);
+            let tags: Vec<(&str, &str)> = event_tags(e).into_iter().collect();
+            out.tags
+                .push(serde_json::to_string(&tags).map_err(json_error)?);
+        }
+        Ok(out)
+    }
 }
 
 fn push_event_args<'a>(
@@ -595,7 +442,7 @@ fn push_event_args<'a>(
 
 /// The `(key, value)` pairs one event counts in `issue_tags`: its tags (first value of a
 /// repeated key wins), overridden by the event's own `level`, `release` and `environment`.
-fn event_tags(e: &NewEvent) -> BTreeMap<&str, &str> {
+pub(super) fn event_tags(e: &NewEvent) -> BTreeMap<&str, &str> {
     let mut pairs = BTreeMap::new();
     for (key, value) in &e.tags {
         if key.len() <= MAX_TAG_KEY && value.len() <= MAX_TAG_VALUE {
@@ -611,45 +458,6 @@ fn event_tags(e: &NewEvent) -> BTreeMap<&str, &str> {
         }
     }
     pairs
-}
-
-fn index_user_key(user: &str) -> Cow<'_, str> {
-    if user.len() <= MAX_USER_KEY {
-        Cow::Borrowed(user)
-    } else {
-        Cow::Owned(format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(user.as_bytes()))
-        ))
-    }
-}
-
-/// Adds the batch's users to their issues; returns, per issue, how many were not known
-/// before (issues without new users are absent).
-async fn insert_users(
-    tx: &mut impl BatchTx,
-    deltas: &BTreeMap<i64, IssueDelta<'_>>,
-) -> Result<HashMap<i64, i64>, StoreError> {
-    let rows: Vec<(i64, &str)> = deltas
-        .iter()
-        .flat_map(|(&issue_id, d)| d.users.iter().map(move |u| (issue_id, u.as_ref())))
-        .collect();
-    let mut added: HashMap<i64, i64> = HashMap::new();
-    for chunk in chunks(&rows) {
-        let sql = format!(
-            "insert into issue_users (issue_id, user_key) values {} \
-             on conflict (issue_id, user_key) do nothing returning issue_id as id",
-            values_list(chunk.len(), 2)
-        );
-        let mut args = Vec::with_capacity(chunk.len() * 2);
-        for &(issue_id, user) in chunk {
-            args.extend([issue_id.into(), user.into()]);
-        }
-        for row in tx.fetch_all::<IdRow>(&sql, args).await? {
-            *added.entry(row.id).or_default() += 1;
-        }
-    }
-    Ok(added)
 }
 
 /// Phase 1 lookup: the issue of every grouping key already stored, in a few `in (…)`
@@ -688,58 +496,8 @@ async fn lookup_issues<'a>(
     Ok(found)
 }
 
-/// Reads the issues' state, taking their row locks in ascending id order on PostgreSQL
-/// (`order by` sits below the lock step, so rows are locked in that order).
-async fn lock_issues(
-    tx: &mut impl BatchTx,
-    ids: impl Iterator<Item = i64>,
-) -> Result<HashMap<i64, IssueState>, StoreError> {
-    let lock = match tx.backend() {
-        Backend::Postgres => " for no key update",
-        Backend::Sqlite => "",
-    };
-    let ids: Vec<i64> = ids.collect();
-    let mut states = HashMap::with_capacity(ids.len());
-    for chunk in chunks(&ids) {
-        let sql = format!(
-            "select {ISSUE_STATE_COLUMNS} from issues where issue_id in ({}) \
-             order by issue_id{lock}",
-            placeholders(1, chunk.len())
-        );
-        let args = chunk.iter().map(|&id| Arg::from(id)).collect();
-        for state in tx.fetch_all::<IssueState>(&sql, args).await? {
-            states.insert(state.issue_id, state);
-        }
-    }
-    Ok(states)
-}
-
-/// Applies the per-issue aggregates, one `update … from (values …)` per chunk of rows.
-async fn update_issues<'a>(
-    tx: &mut impl BatchTx,
-    rows: Vec<[Arg<'a>; ISSUE_UPDATE_COLUMN_COUNT]>,
-) -> Result<(), StoreError> {
-    let mut rows = rows.into_iter();
-    for size in chunk_sizes(rows.len()) {
-        let sql = format!(
-            "with v ({ISSUE_UPDATE_COLUMNS}) as (values {}) \
-             update issues set title = v.title, culprit = v.culprit, level = v.level, \
-             status = v.status, is_regression = v.is_regression, resolved_ms = v.resolved_ms, \
-             first_seen_ms = v.first_seen_ms, last_seen_ms = v.last_seen_ms, \
-             event_count = issues.event_count + v.add_events, \
-             user_count = issues.user_count + v.add_users, last_release = v.last_release, \
-             environments = v.environments \
-             from v where issues.issue_id = v.issue_id",
-            values_list(size, ISSUE_UPDATE_COLUMN_COUNT)
-        );
-        let args = rows.by_ref().take(size).flatten().collect();
-        tx.execute(&sql, args).await?;
-    }
-    Ok(())
-}
-
 /// Splits `rows` along [`chunk_sizes`].
-fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+pub(super) fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = rows;
     chunk_sizes(rows.len()).into_iter().map(move |size| {
         let (chunk, tail) = rest.split_at(size);
@@ -748,62 +506,3 @@ fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-async fn upsert_tags(
-    tx: &mut impl BatchTx,
-    tags: &BTreeMap<(i64, &str, &str), TagDelta>,
-) -> Result<(), StoreError> {
-    let (least, greatest) = min_max(tx.backend());
-    let rows: Vec<_> = tags.iter().collect();
-    for chunk in chunks(&rows) {
-        let sql = format!(
-            "insert into issue_tags (issue_id, key, value, count, first_seen_ms, last_seen_ms) \
-             values {} on conflict (issue_id, key, value) do update set \
-             count = issue_tags.count + excluded.count, \
-             first_seen_ms = {least}(issue_tags.first_seen_ms, excluded.first_seen_ms), \
-             last_seen_ms = {greatest}(issue_tags.last_seen_ms, excluded.last_seen_ms)",
-            values_list(chunk.len(), 6)
-        );
-        let mut args = Vec::with_capacity(chunk.len() * 6);
-        for ((issue_id, key, value), t) in chunk {
-            args.extend([
-                (*issue_id).into(),
-                (*key).into(),
-                (*value).into(),
-                t.count.into(),
-                t.first_ms.into(),
-                t.last_ms.into(),
-            ]);
-        }
-        tx.execute(&sql, args).await?;
-    }
-    Ok(())
-}
-
-async fn upsert_hours(
-    tx: &mut impl BatchTx,
-    hours: &BTreeMap<(i64, i64), i64>,
-) -> Result<(), StoreError> {
-    let rows: Vec<_> = hours.iter().collect();
-    for chunk in chunks(&rows) {
-        let sql = format!(
-            "insert into issue_hourly (issue_id, hour_ms, count) values {} \
-             on conflict (issue_id, hour_ms) do update set \
-             count = issue_hourly.count + excluded.count",
-            values_list(chunk.len(), 3)
-        );
-        let mut args = Vec::with_capacity(chunk.len() * 3);
-        for ((issue_id, hour_ms), count) in chunk {
-            args.extend([(*issue_id).into(), (*hour_ms).into(), (**count).into()]);
-        }
-        tx.execute(&sql, args).await?;
-    }
-    Ok(())
-}
-
-/// The two-argument minimum and maximum functions of each dialect.
-fn min_max(backend: Backend) -> (&'static str, &'static str) {
-    match backend {
-        Backend::Sqlite => ("min", "max"),
-        Backend::Postgres => ("least", "greatest"),
-    }
-}

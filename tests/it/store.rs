@@ -10,8 +10,8 @@ use anyhow::{bail, ensure, Context, Result};
 use errata_server::grouping::Grouping;
 use errata_server::protocol::{EventId, Level};
 use errata_server::store::{
-    decode_payload, encode_payload, Backend, IssueQuery, IssueSort, IssueStatus, NewEvent,
-    OutboxKind, Store, StoreError,
+    decode_payload, encode_payload, Aggregates, Backend, IssueQuery, IssueSort, IssueStatus,
+    NewEvent, OutboxKind, RollUp, Store, StoreError,
 };
 use futures::FutureExt;
 use serde_json::json;
@@ -129,6 +129,8 @@ conformance!(
     concurrent_first_events_make_one_issue,
     events_read_back_with_payload,
     facets_and_hourly_counts,
+    deferred_aggregates_match_inline,
+    deleting_an_issue_drops_its_pending_aggregates,
 );
 
 #[test]
@@ -222,6 +224,116 @@ async fn insert_one(store: &Store, e: NewEvent) -> Result<errata_server::store::
 }
 
 // ---- tests ----------------------------------------------------------------------------
+
+/// Events of several issues with users, tags, environments, releases and a repeat of one id,
+/// for comparing the inline and deferred aggregate paths.
+fn mixed_batch(p: i64) -> Vec<NewEvent> {
+    let mut out = Vec::new();
+    for (i, label) in ["boom", "other", "boom", "boom", "other"].iter().enumerate() {
+        let mut e = event(p, label, 1_000 * (i as i64 + 1) + if i == 3 { HOUR_MS } else { 0 });
+        e.user_key = Some(format!("id:{}", i % 3));
+        e.environment = Some(["production", "staging"][i % 2].to_owned());
+        e.release = (i != 2).then(|| format!("1.{i}"));
+        e.tags = vec![("browser".into(), ["firefox", "chrome"][i % 2].into())];
+        if i == 3 {
+            e.level = Level::Fatal;
+            e.title = format!("{label} again");
+        }
+        out.push(e);
+    }
+    let repeat = out[1].clone();
+    out.push(repeat);
+    out
+}
+
+/// Everything a roll-up decides about an issue, keyed by its grouping hash.
+async fn issue_state(s: &Store, p: i64) -> Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    let page = s
+        .list_issues(&IssueQuery {
+            sort: IssueSort::FirstSeen,
+            ..IssueQuery::new(p)
+        })
+        .await?;
+    for i in page.issues {
+        out.push(json!({
+            "fingerprint": i.fingerprint, "title": i.title, "level": i.level,
+            "status": i.status.as_str(), "regression": i.is_regression, "count": i.count,
+            "users": i.user_count, "first": i.first_seen_ms, "last": i.last_seen_ms,
+            "release": i.last_release, "environments": i.environments,
+            "tags": s.issue_tag_facets(i.id, 10).await?,
+            "hourly": s.issue_hourly(i.id, 0).await?,
+        }));
+    }
+    Ok(out)
+}
+
+async fn deferred_aggregates_match_inline(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let (inline, deferred) = (project(s).await?, project(s).await?);
+    let first_inline = insert_one(s, event(inline, "boom", 0)).await?;
+    let first = s
+        .commit_batch(vec![event(deferred, "boom", 0)].into(), Aggregates::Deferred)
+        .await?;
+    ensure!(first[0].new_issue && !first[0].duplicate);
+    // Stored and counted as an event at once; its issue waits for the roll-up.
+    ensure!(s.counts(Some(deferred)).await? == (1, 1));
+    ensure!(s.issue(first[0].issue_id).await?.count == 0);
+    ensure!(s.roll_up(100).await? == RollUp { events: 1, regressions: 0 });
+    ensure!(s.issue(first[0].issue_id).await?.count == 1);
+
+    // Both resolved, then the same mix: one regression each, through either path.
+    s.set_issue_status(first_inline.issue_id, IssueStatus::Resolved)
+        .await?;
+    s.set_issue_status(first[0].issue_id, IssueStatus::Resolved)
+        .await?;
+    s.insert_events(&mixed_batch(inline)).await?;
+    let out = s
+        .commit_batch(mixed_batch(deferred).into(), Aggregates::Deferred)
+        .await?;
+    ensure!(out.iter().all(|o| !o.regression));
+    ensure!(out.iter().filter(|o| o.duplicate).count() == 1);
+    ensure!(out.iter().filter(|o| o.new_issue).count() == 1);
+    // A small limit takes the oldest rows first and leaves the rest for the next roll-up.
+    let a = s.roll_up(2).await?;
+    let b = s.roll_up(100).await?;
+    ensure!(a.events == 2 && b.events == 3, "{a:?} {b:?}");
+    ensure!(a.regressions + b.regressions == 1);
+    ensure!(s.roll_up(100).await?.events == 0);
+
+    let (want, got) = (issue_state(s, inline).await?, issue_state(s, deferred).await?);
+    ensure!(want.len() == 2 && want == got, "inline {want:#?}\ndeferred {got:#?}");
+    // The same notifications (a deferred regression is written after the new issues).
+    let outbox = s.pending_outbox(100).await?;
+    let kinds = |p: i64| {
+        let mut k: Vec<String> = outbox
+            .iter()
+            .filter(|o| o.project_id == p)
+            .map(|o| format!("{:?}", o.kind))
+            .collect();
+        k.sort();
+        k
+    };
+    let (want, got) = (kinds(inline), kinds(deferred));
+    ensure!(want.len() == 3 && want == got, "{want:?} vs {got:?}");
+    Ok(())
+}
+
+async fn deleting_an_issue_drops_its_pending_aggregates(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = project(s).await?;
+    let out = s
+        .commit_batch(
+            vec![event(p, "gone", 0), event(p, "kept", 0)].into(),
+            Aggregates::Deferred,
+        )
+        .await?;
+    s.delete_issue(out[0].issue_id).await?;
+    ensure!(s.roll_up(100).await? == RollUp { events: 1, regressions: 0 });
+    ensure!(s.issue(out[1].issue_id).await?.count == 1);
+    ensure!(matches!(s.issue(out[0].issue_id).await, Err(StoreError::NotFound)));
+    Ok(())
+}
 
 async fn connect_runs_migrations(ctx: Ctx) -> Result<()> {
     ctx.store.ping().await?;
