@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hyper::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use hyper::StatusCode;
 use reqwest::Url;
 use tokio::sync::mpsc;
 
@@ -378,7 +378,6 @@ fn sample_error(stats: &mut WorkerStats, msg: String) {
         stats.error_samples.push(msg);
     }
 }
-
 
 /// Percentiles (ms) of a list of µs samples.
 pub fn percentiles_ms(samples: &mut [u32]) -> serde_json::Value {

@@ -96,8 +96,11 @@ impl Writer {
                     let roll = {
                         // One worker fills a batch at a time; the others commit meanwhile.
                         let mut rx = shared.rx.lock().await;
+                        // Under load the queue empties between batches too: roll up then only
+                        // every ROLL_UP_EVERY, so that each roll-up carries many batches.
+                        let busy = defer_at > 0 && in_progress(&admission, capacity) >= defer_at;
                         let roll = shared.pending.load(Ordering::Acquire)
-                            && (rx.is_empty() || shared.roll_up_due());
+                            && ((rx.is_empty() && !busy) || shared.roll_up_due());
                         if !roll && rx.recv_many(&mut batch, batch_size.max(1)).await == 0 {
                             break;
                         }
@@ -110,8 +113,8 @@ impl Writer {
                         }
                         continue;
                     }
-                    let in_progress = capacity - admission.available_permits();
-                    let aggregates = if defer_at > 0 && in_progress >= defer_at {
+                    let busy = defer_at > 0 && in_progress(&admission, capacity) >= defer_at;
+                    let aggregates = if busy {
                         shared.pending.store(true, Ordering::Release);
                         Aggregates::Deferred
                     } else {
@@ -156,6 +159,11 @@ impl Writer {
             Err(_) => Err(SubmitError::Closed),
         }
     }
+}
+
+/// Requests holding an admission: reading, parsing or waiting for their commit.
+fn in_progress(admission: &Semaphore, capacity: usize) -> usize {
+    capacity.saturating_sub(admission.available_permits())
 }
 
 /// State the writer tasks share.

@@ -379,7 +379,6 @@ const ISSUE_UPDATE_COLUMN_COUNT: usize = 13;
 const ISSUE_STATE_COLUMNS: &str = "issue_id, status, is_regression, resolved_ms, title, \
     culprit, level, first_seen_ms, last_seen_ms, last_release, environments";
 
-
 /// The issue columns phase 3 needs, read under lock.
 #[derive(Debug, FromRow)]
 struct IssueState {
@@ -418,7 +417,6 @@ struct TagDelta {
     last_ms: i64,
 }
 
-
 impl BatchRow for IssueState {
     fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(IssueState {
@@ -436,7 +434,6 @@ impl BatchRow for IssueState {
         })
     }
 }
-
 
 fn index_user_key(user: &str) -> Cow<'_, str> {
     if user.len() <= MAX_USER_KEY {
@@ -476,7 +473,6 @@ async fn insert_users(
     }
     Ok(added)
 }
-
 
 /// Reads the issues' state, taking their row locks in ascending id order on PostgreSQL
 /// (`order by` sits below the lock step, so rows are locked in that order).
@@ -527,7 +523,6 @@ async fn update_issues<'a>(
     }
     Ok(())
 }
-
 
 async fn upsert_tags(
     tx: &mut impl BatchTx,

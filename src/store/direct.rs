@@ -19,9 +19,9 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::aggregate::{self, RollUp};
 use super::checkpoint::{self, Checkpointer};
 use super::db::{is_transient_sqlite, Arg};
-use super::aggregate::{self, RollUp};
 use super::write::{insert_batch, BatchRow, BatchTx, Encoded};
 use super::{now_ms, Backend, InsertOutcome, NewEvent, StoreError};
 
@@ -140,12 +140,14 @@ fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>, checkpointer: Che
                 // back as it unwinds), not stop ingestion for good.
                 let outcome =
                     std::panic::catch_unwind(AssertUnwindSafe(|| run(&mut conn, &request.job)))
-                .unwrap_or_else(|_| {
-                    tracing::error!("the SQLite writer panicked; the batch was rolled back");
-                    Err(StoreError::Other(
-                        "the SQLite writer failed on this batch".into(),
-                    ))
-                });
+                        .unwrap_or_else(|_| {
+                            tracing::error!(
+                                "the SQLite writer panicked; the batch was rolled back"
+                            );
+                            Err(StoreError::Other(
+                                "the SQLite writer failed on this batch".into(),
+                            ))
+                        });
                 if outcome.is_ok() {
                     checkpointer.nudge();
                 }

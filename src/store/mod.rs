@@ -47,6 +47,7 @@ use crate::protocol::{EventId, Level};
 use db::{db_error, IdRow, Pool};
 
 pub use accounts::{normalize_email, secret_hash, Session, User};
+pub use aggregate::RollUp;
 pub use notify::{
     Attempt, Channel, ChannelKind, ChannelStatus, Claim, ClaimedDelivery, FanOut, FrequencyRule,
     NotificationItem, Recorded, RetryPolicy, SendReport, StormPolicy, Trigger,
@@ -55,7 +56,6 @@ pub use read::{
     EventPage, EventSummary, Issue, IssuePage, IssueQuery, IssueSort, OutboxEntry, OutboxKind,
     StoredEvent,
 };
-pub use aggregate::RollUp;
 pub use web::{EventNeighbors, ProjectStats};
 
 /// Errors of the storage layer, mapped once from sqlx.

@@ -30,8 +30,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sqlx::FromRow;
 
-use super::db::{chunk_sizes, placeholders, values_list, AnyRow, Arg, IdRow, Tx};
 use super::aggregate::{self, Facts};
+use super::db::{chunk_sizes, placeholders, values_list, AnyRow, Arg, IdRow, Tx};
 use super::{Backend, InsertOutcome, NewEvent, StoreError};
 
 /// Length of one hour in milliseconds, the `issue_hourly` bucket.
@@ -269,8 +269,15 @@ pub(super) async fn insert_batch(
         aggregate::insert_pending(tx, events, encoded, &inserted, &event_pks).await?;
         for &issue_id in &created {
             if let Some(i) = (0..n).find(|&i| inserted[i] && issue_of[i] == issue_id) {
-                aggregate::insert_outbox(tx, "new_issue", events[i].project_id, issue_id, &ids[i], now)
-                    .await?;
+                aggregate::insert_outbox(
+                    tx,
+                    "new_issue",
+                    events[i].project_id,
+                    issue_id,
+                    &ids[i],
+                    now,
+                )
+                .await?;
             }
         }
     }
@@ -505,4 +512,3 @@ pub(super) fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
         chunk
     })
 }
-

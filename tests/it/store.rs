@@ -229,8 +229,15 @@ async fn insert_one(store: &Store, e: NewEvent) -> Result<errata_server::store::
 /// for comparing the inline and deferred aggregate paths.
 fn mixed_batch(p: i64) -> Vec<NewEvent> {
     let mut out = Vec::new();
-    for (i, label) in ["boom", "other", "boom", "boom", "other"].iter().enumerate() {
-        let mut e = event(p, label, 1_000 * (i as i64 + 1) + if i == 3 { HOUR_MS } else { 0 });
+    for (i, label) in ["boom", "other", "boom", "boom", "other"]
+        .iter()
+        .enumerate()
+    {
+        let mut e = event(
+            p,
+            label,
+            1_000 * (i as i64 + 1) + if i == 3 { HOUR_MS } else { 0 },
+        );
         e.user_key = Some(format!("id:{}", i % 3));
         e.environment = Some(["production", "staging"][i % 2].to_owned());
         e.release = (i != 2).then(|| format!("1.{i}"));
@@ -273,13 +280,22 @@ async fn deferred_aggregates_match_inline(ctx: Ctx) -> Result<()> {
     let (inline, deferred) = (project(s).await?, project(s).await?);
     let first_inline = insert_one(s, event(inline, "boom", 0)).await?;
     let first = s
-        .commit_batch(vec![event(deferred, "boom", 0)].into(), Aggregates::Deferred)
+        .commit_batch(
+            vec![event(deferred, "boom", 0)].into(),
+            Aggregates::Deferred,
+        )
         .await?;
     ensure!(first[0].new_issue && !first[0].duplicate);
     // Stored and counted as an event at once; its issue waits for the roll-up.
     ensure!(s.counts(Some(deferred)).await? == (1, 1));
     ensure!(s.issue(first[0].issue_id).await?.count == 0);
-    ensure!(s.roll_up(100).await? == RollUp { events: 1, regressions: 0 });
+    ensure!(
+        s.roll_up(100).await?
+            == RollUp {
+                events: 1,
+                regressions: 0
+            }
+    );
     ensure!(s.issue(first[0].issue_id).await?.count == 1);
 
     // Both resolved, then the same mix: one regression each, through either path.
@@ -301,8 +317,14 @@ async fn deferred_aggregates_match_inline(ctx: Ctx) -> Result<()> {
     ensure!(a.regressions + b.regressions == 1);
     ensure!(s.roll_up(100).await?.events == 0);
 
-    let (want, got) = (issue_state(s, inline).await?, issue_state(s, deferred).await?);
-    ensure!(want.len() == 2 && want == got, "inline {want:#?}\ndeferred {got:#?}");
+    let (want, got) = (
+        issue_state(s, inline).await?,
+        issue_state(s, deferred).await?,
+    );
+    ensure!(
+        want.len() == 2 && want == got,
+        "inline {want:#?}\ndeferred {got:#?}"
+    );
     // The same notifications (a deferred regression is written after the new issues).
     let outbox = s.pending_outbox(100).await?;
     let kinds = |p: i64| {
@@ -329,9 +351,18 @@ async fn deleting_an_issue_drops_its_pending_aggregates(ctx: Ctx) -> Result<()> 
         )
         .await?;
     s.delete_issue(out[0].issue_id).await?;
-    ensure!(s.roll_up(100).await? == RollUp { events: 1, regressions: 0 });
+    ensure!(
+        s.roll_up(100).await?
+            == RollUp {
+                events: 1,
+                regressions: 0
+            }
+    );
     ensure!(s.issue(out[1].issue_id).await?.count == 1);
-    ensure!(matches!(s.issue(out[0].issue_id).await, Err(StoreError::NotFound)));
+    ensure!(matches!(
+        s.issue(out[0].issue_id).await,
+        Err(StoreError::NotFound)
+    ));
     Ok(())
 }
 
