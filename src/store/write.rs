@@ -9,18 +9,17 @@
 //! thread's own connection (`direct.rs`), through [`BatchTx`].
 //!
 //! 1. **Groupings**, by `(project_id, grouping_version, hash)`: look all hashes up in
-//!    `in (…)` queries; for each new one create the issue, then `insert … on conflict do nothing` the grouping row. If a
-//!    concurrent transaction committed the same hash first (PostgreSQL makes our insert wait
-//!    for it), delete our still-invisible issue and join theirs: one issue, no orphan.
+//!    `in (…)` queries; for each new one create the issue, then `insert … on conflict do
+//!    nothing` the grouping row. If a concurrent transaction committed the same hash first
+//!    (PostgreSQL makes our insert wait for it), delete our still-invisible issue and join
+//!    theirs: one issue, no orphan.
 //! 2. **Events**, by `(project_id, event_id)`: multi-row `insert … on conflict do nothing
 //!    returning`; rows not returned are duplicates and change nothing else. A new issue all
 //!    of whose events turned out to be duplicates is deleted again.
-//! 3. **Issues**, by `issue_id`: lock them all in ascending id order (`select … order by
-//!    issue_id for no key update`; SQLite's `BEGIN IMMEDIATE` already serializes writers),
-//!    add distinct users, then `update … from (values …)` with each issue's batch aggregate
-//!    (count, first/last seen, newest title/level/release, environments, regression).
-//! 4. **Tags** and **hourly counts**, by key: summed multi-row upserts.
-//! 5. **Outbox** rows for new issues and regressions (fresh rows, no waiting).
+//! 3. **Aggregates** (`aggregate.rs`): the touched issues locked in id order, then their
+//!    counters, users, tags, hourly counts, regressions and outbox rows. Under load
+//!    (`defer`) this phase is one `pending_aggregates` row per event instead, applied later
+//!    in bulk by a roll-up; only the new issues' `new_issue` rows are written here.
 //!
 //! Row locks taken by foreign-key checks are `key share`, which does not conflict with the
 //! `no key update` locks of phase 3, so they do not break the order.
@@ -30,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sqlx::FromRow;
 
-use super::aggregate::{self, Facts};
+use super::aggregate::{self, Applied, Facts};
 use super::db::{chunk_sizes, placeholders, values_list, AnyRow, Arg, IdRow, Tx};
 use super::{Backend, InsertOutcome, NewEvent, StoreError};
 
@@ -263,38 +262,28 @@ pub(super) async fn insert_batch(
     }
     created.retain(|id| used.contains(id));
 
-    if defer {
-        // Under load: the issue counters wait for a roll-up (`aggregate.rs`); the events and
-        // the new issues' notifications are committed now.
-        aggregate::insert_pending(tx, events, encoded, &inserted, &event_pks).await?;
-        for &issue_id in &created {
-            if let Some(i) = (0..n).find(|&i| inserted[i] && issue_of[i] == issue_id) {
-                aggregate::insert_outbox(
-                    tx,
-                    "new_issue",
-                    events[i].project_id,
-                    issue_id,
-                    &ids[i],
-                    now,
-                )
-                .await?;
-            }
-        }
-    }
-    let facts: Vec<Facts<'_>> = if defer {
-        Vec::new()
-    } else {
-        (0..n)
-            .filter(|&i| inserted[i])
-            .map(|i| Facts::of(&events[i], &ids[i], issue_of[i]))
-            .collect()
-    };
-    let applied = aggregate::apply(tx, &facts, &created, now).await?;
-    // Input index of each issue's first stored event: it carries the outcome's flags.
-    let mut first_of: HashMap<i64, usize> = HashMap::new();
+    // Input index of each issue's first stored event: it carries the outcome's flags, and
+    // its id goes into the issue's notification.
+    let mut first_of: BTreeMap<i64, usize> = BTreeMap::new();
     for i in (0..n).filter(|&i| inserted[i]) {
         first_of.entry(issue_of[i]).or_insert(i);
     }
+    let applied = if defer {
+        // Under load the issue aggregates wait for a roll-up (`aggregate.rs`); the events and
+        // the new issues' notifications are committed now.
+        aggregate::insert_pending(tx, events, encoded, &inserted, &event_pks).await?;
+        for (&issue_id, &i) in first_of.iter().filter(|(id, _)| created.contains(id)) {
+            let project_id = events[i].project_id;
+            aggregate::insert_outbox(tx, "new_issue", project_id, issue_id, &ids[i], now).await?;
+        }
+        Applied::default()
+    } else {
+        let facts: Vec<Facts<'_>> = (0..n)
+            .filter(|&i| inserted[i])
+            .map(|i| Facts::of(&events[i], &ids[i], issue_of[i]))
+            .collect();
+        aggregate::apply(tx, &facts, &created, now).await?
+    };
 
     // Outcomes; duplicates report the issue of the stored copy.
     let mut stored_issue = vec![0_i64; n];
