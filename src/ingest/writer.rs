@@ -96,15 +96,31 @@ impl Writer {
                     let roll = {
                         // One worker fills a batch at a time; the others commit meanwhile.
                         let mut rx = shared.rx.lock().await;
-                        // Under load the queue empties between batches too: roll up then only
-                        // every ROLL_UP_EVERY, so that each roll-up carries many batches.
-                        let busy = defer_at > 0 && in_progress(&admission, capacity) >= defer_at;
-                        let roll = shared.pending.load(Ordering::Acquire)
-                            && ((rx.is_empty() && !busy) || shared.roll_up_due());
-                        if !roll && rx.recv_many(&mut batch, batch_size.max(1)).await == 0 {
+                        let want = batch_size.max(1);
+                        if shared.pending.load(Ordering::Acquire) {
+                            // Under load the queue empties between batches too: roll up then
+                            // only every ROLL_UP_EVERY, so that each roll-up carries many
+                            // batches; and never wait for events past that while rows wait.
+                            let busy =
+                                defer_at > 0 && in_progress(&admission, capacity) >= defer_at;
+                            let due = shared.until_due();
+                            if (rx.is_empty() && !busy) || due.is_zero() {
+                                true
+                            } else {
+                                // Cancel-safe: a timeout receives nothing.
+                                match tokio::time::timeout(due, rx.recv_many(&mut batch, want))
+                                    .await
+                                {
+                                    Ok(0) => break,
+                                    Ok(_) => false,
+                                    Err(_) => true,
+                                }
+                            }
+                        } else if rx.recv_many(&mut batch, want).await == 0 {
                             break;
+                        } else {
+                            false
                         }
-                        roll
                     };
                     if roll {
                         if !roll_up(&store, &shared).await {
@@ -175,11 +191,12 @@ struct Shared {
 }
 
 impl Shared {
-    fn roll_up_due(&self) -> bool {
+    /// Time left until the next roll-up is due (zero: due now).
+    fn until_due(&self) -> Duration {
         self.last_roll_up
             .lock()
-            .map(|t| t.elapsed() >= ROLL_UP_EVERY)
-            .unwrap_or(true)
+            .map(|t| ROLL_UP_EVERY.saturating_sub(t.elapsed()))
+            .unwrap_or(Duration::ZERO)
     }
 }
 

@@ -614,6 +614,85 @@ async fn concurrent_senders_make_one_issue_per_fingerprint() {
 }
 
 #[tokio::test]
+async fn deferred_issue_counts_catch_up_once_traffic_stops() {
+    // Every batch defers its aggregates: the roll-up alone brings the issues up to date.
+    let app = TestApp::spawn_with(|c| c.ingest.defer_aggregates_at = 1).await;
+    let send = |function: &'static str| {
+        let (http, url, auth) = (app.http.clone(), app.envelope_url(), app.auth_header());
+        async move {
+            let id = new_event_id();
+            let env = event_envelope(&error_event(&id, function, "v"));
+            let res = http
+                .post(&url)
+                .header("x-sentry-auth", &auth)
+                .body(env)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(res.status(), 200);
+            id
+        }
+    };
+    let first = send("alpha").await;
+    let issue_id = app.event(&first).await["issue_id"]
+        .as_i64()
+        .expect("issue id");
+    let converged = |want: i64| {
+        let app = &app;
+        async move {
+            for _ in 0..50 {
+                let issues = app.all_issues().await;
+                let total: i64 = issues
+                    .iter()
+                    .map(|i| i["count"].as_i64().unwrap_or(0))
+                    .sum();
+                if total == want {
+                    return issues;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("issue counts never reached {want}");
+        }
+    };
+    converged(1).await;
+    let res = app
+        .http
+        .patch(format!("{}/api/v1/issues/{issue_id}", app.base))
+        .bearer_auth(&app.token)
+        .json(&json!({"status": "resolved"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+
+    let mut tasks = Vec::new();
+    for n in 0..24 {
+        tasks.push(tokio::spawn(send(["alpha", "beta"][n % 2])));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.expect("task"));
+    }
+    // Acknowledged means stored and readable, counted or not yet.
+    for id in &ids {
+        assert_eq!(app.event(id).await["event_id"], id.as_str());
+    }
+    let issues = converged(25).await;
+    assert_eq!(issues.len(), 2);
+    let alpha = issues
+        .iter()
+        .find(|i| i["id"] == issue_id)
+        .expect("alpha issue");
+    assert_eq!(alpha["count"], 13);
+    assert_eq!(
+        alpha["status"], "unresolved",
+        "the resolved issue regressed"
+    );
+    assert_eq!(alpha["is_regression"], true);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn overload_answers_429_with_retry_after() {
     // A queue of one event: concurrent senders overflow it.
     let app = TestApp::spawn_with(|c| {
