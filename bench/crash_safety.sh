@@ -10,12 +10,12 @@
 # Repeated --rounds times with a fresh database each round.
 #
 #   bench/crash_safety.sh [--rounds 20] [--events 20000] [--issues 200] [--concurrency 64]
-#                         [--expected-rate 1500] [--debug]
+#                         [--expected-rate 5000] [--debug]
 # CI: bench/crash_safety.sh --debug --rounds 1 --events 2000
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-ROUNDS=20 EVENTS=20000 ISSUES=200 CONCURRENCY=64 EXPECTED_RATE=1500
+ROUNDS=20 EVENTS=20000 ISSUES=200 CONCURRENCY=64 EXPECTED_RATE=5000
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;

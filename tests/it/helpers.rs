@@ -142,6 +142,17 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `PATCH /api/v1/issues/{issue_id}` with `{"status": status}` and the API token.
+    pub async fn set_status(&self, issue_id: i64, status: &str) -> reqwest::Response {
+        self.http
+            .patch(format!("{}/api/v1/issues/{issue_id}", self.base))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "status": status }))
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Every issue of the project (all statuses), following cursors.
     pub async fn all_issues(&self) -> Vec<Value> {
         let mut out = Vec::new();

@@ -489,14 +489,7 @@ async fn duplicates_regressions_and_status_changes() {
     assert_eq!(issue["count"], 1, "a duplicate event id is stored once");
 
     // Resolve, then the same error again: a regression reopens the issue.
-    let res = app
-        .http
-        .patch(format!("{}/api/v1/issues/{issue_id}", app.base))
-        .bearer_auth(&app.token)
-        .json(&json!({"status": "resolved"}))
-        .send()
-        .await
-        .expect("send");
+    let res = app.set_status(issue_id, "resolved").await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.json::<Value>().await.expect("json")["status"],
@@ -525,14 +518,7 @@ async fn duplicates_regressions_and_status_changes() {
     assert_eq!(issue["count"], 2);
 
     // Ignored issues keep counting but stay ignored.
-    let res = app
-        .http
-        .patch(format!("{}/api/v1/issues/{issue_id}", app.base))
-        .bearer_auth(&app.token)
-        .json(&json!({"status": "ignored"}))
-        .send()
-        .await
-        .expect("send");
+    let res = app.set_status(issue_id, "ignored").await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         app.post_envelope(event_envelope(&error_event(
@@ -560,14 +546,7 @@ async fn duplicates_regressions_and_status_changes() {
         .expect("send");
     assert_eq!(res.status(), 400);
     assert!(res.json::<Value>().await.expect("json")["detail"].is_string());
-    let res = app
-        .http
-        .patch(format!("{}/api/v1/issues/999999", app.base))
-        .bearer_auth(&app.token)
-        .json(&json!({"status": "resolved"}))
-        .send()
-        .await
-        .expect("send");
+    let res = app.set_status(999_999, "resolved").await;
     assert_eq!(res.status(), 404);
     app.stop().await;
 }
@@ -655,14 +634,7 @@ async fn deferred_issue_counts_catch_up_once_traffic_stops() {
         }
     };
     converged(1).await;
-    let res = app
-        .http
-        .patch(format!("{}/api/v1/issues/{issue_id}", app.base))
-        .bearer_auth(&app.token)
-        .json(&json!({"status": "resolved"}))
-        .send()
-        .await
-        .expect("send");
+    let res = app.set_status(issue_id, "resolved").await;
     assert_eq!(res.status(), 200);
 
     let mut tasks = Vec::new();
