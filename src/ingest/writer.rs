@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::store::{Aggregates, InsertOutcome, NewEvent, Store, StoreError};
@@ -82,7 +82,8 @@ impl Writer {
         let shared = Arc::new(Shared {
             rx: tokio::sync::Mutex::new(rx),
             // Rows a previous process left pending are rolled up at the first quiet moment.
-            pending: AtomicBool::new(true),
+            deferred: AtomicU64::new(1),
+            rolled: AtomicU64::new(0),
             last_roll_up: std::sync::Mutex::new(Instant::now()),
         });
         let mut set = JoinSet::new();
@@ -97,7 +98,7 @@ impl Writer {
                         // One worker fills a batch at a time; the others commit meanwhile.
                         let mut rx = shared.rx.lock().await;
                         let want = batch_size.max(1);
-                        if shared.pending.load(Ordering::Acquire) {
+                        if shared.pending() {
                             // Under load the queue empties between batches too: roll up then
                             // only every ROLL_UP_EVERY, so that each roll-up carries many
                             // batches; and never wait for events past that while rows wait.
@@ -131,15 +132,18 @@ impl Writer {
                     }
                     let busy = defer_at > 0 && in_progress(&admission, capacity) >= defer_at;
                     let aggregates = if busy {
-                        shared.pending.store(true, Ordering::Release);
                         Aggregates::Deferred
                     } else {
                         Aggregates::Inline
                     };
                     commit(&store, &mut batch, aggregates).await;
+                    if aggregates == Aggregates::Deferred {
+                        // After the commit: a roll-up that starts from here on sees its rows.
+                        shared.deferred.fetch_add(1, Ordering::AcqRel);
+                    }
                 }
                 // Shutting down: leave nothing pending behind.
-                while shared.pending.load(Ordering::Acquire) {
+                while shared.pending() {
                     if !roll_up(&store, &shared).await {
                         break;
                     }
@@ -185,12 +189,20 @@ fn in_progress(admission: &Semaphore, capacity: usize) -> usize {
 /// State the writer tasks share.
 struct Shared {
     rx: tokio::sync::Mutex<mpsc::Receiver<Job>>,
-    /// Deferred aggregates may be waiting.
-    pending: AtomicBool,
+    /// Deferred batches committed (1 at start: a previous process may have left some), and
+    /// how many of them a complete roll-up has covered: rows may be pending while they
+    /// differ. Counters rather than a flag, so that a batch committed while another worker
+    /// rolls up is never taken as covered.
+    deferred: AtomicU64,
+    rolled: AtomicU64,
     last_roll_up: std::sync::Mutex<Instant>,
 }
 
 impl Shared {
+    fn pending(&self) -> bool {
+        self.deferred.load(Ordering::Acquire) > self.rolled.load(Ordering::Acquire)
+    }
+
     /// Time left until the next roll-up is due (zero: due now).
     fn until_due(&self) -> Duration {
         self.last_roll_up
@@ -200,20 +212,23 @@ impl Shared {
     }
 }
 
-/// One roll-up transaction; clears `pending` once nothing is left. Returns false when it
+/// One roll-up transaction; marks the deferred batches it covered once nothing was left
+/// beyond its limit. Returns false when it
 /// failed (logged; the events stay pending and are tried again later).
 async fn roll_up(store: &Store, shared: &Shared) -> bool {
     if let Ok(mut t) = shared.last_roll_up.lock() {
         *t = Instant::now();
     }
     let started = Instant::now();
+    // Every deferred batch counted here committed before this roll-up's transaction began.
+    let covers = shared.deferred.load(Ordering::Acquire);
     match store.roll_up(ROLL_UP_LIMIT).await {
         Ok(done) => {
             metrics::histogram!("errata_roll_up_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!("errata_regressions_total").increment(done.regressions as u64);
             if done.events < ROLL_UP_LIMIT {
-                shared.pending.store(false, Ordering::Release);
+                shared.rolled.fetch_max(covers, Ordering::AcqRel);
             }
             true
         }
