@@ -2,7 +2,7 @@
 //! newest title, level and release, environments, distinct users, tag and hourly counts) and
 //! the regression of a resolved issue, applied in bulk.
 //!
-//! Inline, [`apply`] runs in the ingest transaction (phases 3–5 of `write.rs`). Under load
+//! Inline, [`apply`] runs in the ingest transaction (phase 3 of `write.rs`). Under load
 //! the ingest writer defers it: the transaction stores the events with one
 //! `pending_aggregates` row each (the event's key and its tag pairs; everything else is in
 //! the event row), and a roll-up ([`roll_up`]) later applies thousands of them at once and
@@ -11,7 +11,7 @@
 //! batch wrote, on PostgreSQL the rows two servers' transactions queued on.
 //!
 //! Both paths share [`apply`], so a deferred event ends up exactly where an inline one would;
-//! only when differs. Exactly once: a pending row is deleted in the transaction that applies
+//! only the moment differs (the ingest writer rolls up at least every 250 ms under load). Exactly once: a pending row is deleted in the transaction that applies
 //! it, and on PostgreSQL concurrent roll-ups take disjoint rows (`for update skip locked`).
 
 use std::borrow::Cow;
