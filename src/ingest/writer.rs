@@ -93,6 +93,7 @@ impl Writer {
             let admission = admission.clone();
             set.spawn(async move {
                 let mut batch = Vec::with_capacity(batch_size);
+                let busy = || defer_at > 0 && in_progress(&admission, capacity) >= defer_at;
                 loop {
                     let roll = {
                         // One worker fills a batch at a time; the others commit meanwhile.
@@ -102,10 +103,8 @@ impl Writer {
                             // Under load the queue empties between batches too: roll up then
                             // only every ROLL_UP_EVERY, so that each roll-up carries many
                             // batches; and never wait for events past that while rows wait.
-                            let busy =
-                                defer_at > 0 && in_progress(&admission, capacity) >= defer_at;
                             let due = shared.until_due();
-                            if (rx.is_empty() && !busy) || due.is_zero() {
+                            if (rx.is_empty() && !busy()) || due.is_zero() {
                                 true
                             } else {
                                 // Cancel-safe: a timeout receives nothing.
@@ -130,8 +129,7 @@ impl Writer {
                         }
                         continue;
                     }
-                    let busy = defer_at > 0 && in_progress(&admission, capacity) >= defer_at;
-                    let aggregates = if busy {
+                    let aggregates = if busy() {
                         Aggregates::Deferred
                     } else {
                         Aggregates::Inline

@@ -23,7 +23,7 @@ use super::aggregate::{self, RollUp};
 use super::checkpoint::{self, Checkpointer};
 use super::db::{is_transient_sqlite, Arg};
 use super::write::{insert_batch, BatchRow, BatchTx, Encoded};
-use super::{now_ms, Backend, InsertOutcome, NewEvent, StoreError};
+use super::{now_ms, Aggregates, Backend, InsertOutcome, NewEvent, StoreError};
 
 /// Prepared statements kept per connection: the batch statements come in a few fixed shapes
 /// per chunk size (`db::chunk_sizes`), well under this.
@@ -44,7 +44,7 @@ enum Job {
     Commit {
         events: Arc<[NewEvent]>,
         encoded: Encoded,
-        defer: bool,
+        aggregates: Aggregates,
     },
     RollUp {
         limit: usize,
@@ -98,13 +98,13 @@ impl DirectWriter {
 
     /// Commits `events` in one transaction on the writer thread; see
     /// [`super::Store::commit_batch`] for the contract.
-    pub(super) async fn commit(&self, events: Arc<[NewEvent]>, defer: bool) -> Outcomes {
-        let encoded = Encoded::of(&events)?;
+    pub(super) async fn commit(&self, events: Arc<[NewEvent]>, aggregates: Aggregates) -> Outcomes {
+        let encoded = Encoded::of(&events, aggregates)?;
         match self
             .run(Job::Commit {
                 events,
                 encoded,
-                defer,
+                aggregates,
             })
             .await?
         {
@@ -178,13 +178,13 @@ fn run(conn: &mut Connection, job: &Job) -> Result<Done, StoreError> {
         Job::Commit {
             events,
             encoded,
-            defer,
+            aggregates,
         } => Done::Committed(run_to_completion(insert_batch(
             &mut batch,
             events,
             encoded,
             now_ms(),
-            *defer,
+            *aggregates,
         ))??),
         Job::RollUp { limit } => Done::RolledUp(run_to_completion(aggregate::roll_up(
             &mut batch,

@@ -492,13 +492,13 @@ impl Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let defer = aggregates == Aggregates::Deferred;
         if let Some(direct) = &self.direct {
-            return direct.commit(events, defer).await;
+            return direct.commit(events, aggregates).await;
         }
         let mut tx = self.pool.begin_write().await?;
-        let encoded = write::Encoded::of(&events)?;
-        let outcomes = write::insert_batch(&mut tx, &events, &encoded, now_ms(), defer).await?;
+        let encoded = write::Encoded::of(&events, aggregates)?;
+        let outcomes =
+            write::insert_batch(&mut tx, &events, &encoded, now_ms(), aggregates).await?;
         tx.commit().await?;
         Ok(outcomes)
     }

@@ -18,8 +18,9 @@
 //!    of whose events turned out to be duplicates is deleted again.
 //! 3. **Aggregates** (`aggregate.rs`): the touched issues locked in id order, then their
 //!    counters, users, tags, hourly counts, regressions and outbox rows. Under load
-//!    (`defer`) this phase is one `pending_aggregates` row per event instead, applied later
-//!    in bulk by a roll-up; only the new issues' `new_issue` rows are written here.
+//!    ([`Aggregates::Deferred`]) this phase is one `pending_aggregates` row per event
+//!    instead, applied later in bulk by a roll-up; only the new issues' `new_issue` rows are
+//!    written here.
 //!
 //! Row locks taken by foreign-key checks are `key share`, which does not conflict with the
 //! `no key update` locks of phase 3, so they do not break the order.
@@ -31,7 +32,7 @@ use sqlx::FromRow;
 
 use super::aggregate::{self, Applied, Facts};
 use super::db::{chunk_sizes, placeholders, values_list, AnyRow, Arg, IdRow, Tx};
-use super::{Backend, InsertOutcome, NewEvent, StoreError};
+use super::{Aggregates, Backend, InsertOutcome, NewEvent, StoreError};
 
 /// Length of one hour in milliseconds, the `issue_hourly` bucket.
 pub(super) const HOUR_MS: i64 = 3_600_000;
@@ -158,15 +159,15 @@ impl BatchRow for InsertedRow {
 /// Commits `events` inside `tx` (the caller commits); one outcome per input, in order.
 ///
 /// `encoded` holds each event's JSON columns ([`Encoded::of`]), encoded by the caller so that
-/// the SQLite writer thread does not spend its time on them. With `defer`, the issues'
-/// counters, tags, users and regressions are left to a roll-up (`aggregate.rs`) and no
-/// outcome reports a regression.
+/// the SQLite writer thread does not spend its time on them. With
+/// [`Aggregates::Deferred`], the issues' counters, tags, users and regressions are left to a
+/// roll-up (`aggregate.rs`) and no outcome reports a regression.
 pub(super) async fn insert_batch(
     tx: &mut impl BatchTx,
     events: &[NewEvent],
     encoded: &Encoded,
     now: i64,
-    defer: bool,
+    aggregates: Aggregates,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let n = events.len();
     let ids: Vec<String> = events.iter().map(|e| e.event_id.simple()).collect();
@@ -268,7 +269,7 @@ pub(super) async fn insert_batch(
     for i in (0..n).filter(|&i| inserted[i]) {
         first_of.entry(issue_of[i]).or_insert(i);
     }
-    let applied = if defer {
+    let applied = if aggregates == Aggregates::Deferred {
         // Under load the issue aggregates wait for a roll-up (`aggregate.rs`); the events and
         // the new issues' notifications are committed now.
         aggregate::insert_pending(tx, events, encoded, &inserted, &event_pks).await?;
@@ -382,14 +383,14 @@ pub(super) struct Encoded {
     /// `events.grouping_values`: the grouping values as a JSON array of strings.
     pub grouping_values: Vec<String>,
     /// `pending_aggregates.tags`: the pairs the event counts in `issue_tags` ([`event_tags`]),
-    /// as a JSON array of `[key, value]`.
+    /// as a JSON array of `[key, value]`; empty unless the batch defers its aggregates.
     pub tags: Vec<String>,
 }
 
 impl Encoded {
-    /// Encodes `events`. Errors: [`StoreError::Other`] if serde_json fails (it does not on
-    /// strings).
-    pub(super) fn of(events: &[NewEvent]) -> Result<Encoded, StoreError> {
+    /// Encodes `events` for a batch whose aggregates go where `aggregates` says. Errors:
+    /// [`StoreError::Other`] if serde_json fails (it does not on strings).
+    pub(super) fn of(events: &[NewEvent], aggregates: Aggregates) -> Result<Encoded, StoreError> {
         let json_error = |err: serde_json::Error| {
             StoreError::Other(format!("cannot encode event columns: {err}"))
         };
@@ -400,9 +401,11 @@ impl Encoded {
         for e in events {
             out.grouping_values
                 .push(serde_json::to_string(&e.grouping.values).map_err(json_error)?);
-            let tags: Vec<(&str, &str)> = event_tags(e).into_iter().collect();
-            out.tags
-                .push(serde_json::to_string(&tags).map_err(json_error)?);
+            if aggregates == Aggregates::Deferred {
+                let tags: Vec<(&str, &str)> = event_tags(e).into_iter().collect();
+                out.tags
+                    .push(serde_json::to_string(&tags).map_err(json_error)?);
+            }
         }
         Ok(out)
     }
