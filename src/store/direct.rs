@@ -39,8 +39,8 @@ const IDLE_AFTER: Duration = Duration::from_secs(2);
 
 type Outcomes = Result<Vec<InsertOutcome>, StoreError>;
 
-/// One transaction for the writer thread.
-enum Job {
+/// One transaction for a writer thread (this one or `pg_writer.rs`).
+pub(super) enum Job {
     Commit {
         events: Arc<[NewEvent]>,
         encoded: Encoded,
@@ -52,9 +52,31 @@ enum Job {
 }
 
 /// What a [`Job`] did.
-enum Done {
+pub(super) enum Done {
     Committed(Vec<InsertOutcome>),
     RolledUp(RollUp),
+}
+
+impl Done {
+    /// The outcomes of a [`Job::Commit`].
+    pub(super) fn committed(self) -> Outcomes {
+        match self {
+            Done::Committed(outcomes) => Ok(outcomes),
+            Done::RolledUp(_) => Err(out_of_turn()),
+        }
+    }
+
+    /// What a [`Job::RollUp`] applied.
+    pub(super) fn rolled_up(self) -> Result<RollUp, StoreError> {
+        match self {
+            Done::RolledUp(done) => Ok(done),
+            Done::Committed(_) => Err(out_of_turn()),
+        }
+    }
+}
+
+fn out_of_turn() -> StoreError {
+    StoreError::Other("the writer answered out of turn".into())
 }
 
 struct Request {
@@ -100,25 +122,18 @@ impl DirectWriter {
     /// [`super::Store::commit_batch`] for the contract.
     pub(super) async fn commit(&self, events: Arc<[NewEvent]>, aggregates: Aggregates) -> Outcomes {
         let encoded = Encoded::of(&events, aggregates)?;
-        match self
-            .run(Job::Commit {
-                events,
-                encoded,
-                aggregates,
-            })
-            .await?
-        {
-            Done::Committed(outcomes) => Ok(outcomes),
-            Done::RolledUp(_) => Err(StoreError::Other("the writer answered out of turn".into())),
-        }
+        self.run(Job::Commit {
+            events,
+            encoded,
+            aggregates,
+        })
+        .await?
+        .committed()
     }
 
     /// [`super::Store::roll_up`] on the writer thread.
     pub(super) async fn roll_up(&self, limit: usize) -> Result<RollUp, StoreError> {
-        match self.run(Job::RollUp { limit }).await? {
-            Done::RolledUp(done) => Ok(done),
-            Done::Committed(_) => Err(StoreError::Other("the writer answered out of turn".into())),
-        }
+        self.run(Job::RollUp { limit }).await?.rolled_up()
     }
 
     async fn run(&self, job: Job) -> Result<Done, StoreError> {

@@ -27,6 +27,7 @@ mod aggregate;
 mod checkpoint;
 mod direct;
 mod notify;
+mod pg_writer;
 mod read;
 mod web;
 mod write;
@@ -241,6 +242,9 @@ pub fn decode_payload(bytes: &[u8]) -> Result<serde_json::Value, StoreError> {
 /// How long a request waits for a pooled connection before the store reports
 /// [`StoreError::Unavailable`].
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections of the PostgreSQL ingest writer's own pool: one per concurrent commit or
+/// roll-up (`ingest.writers`, default 1); more writers wait for a free one.
+const PG_WRITER_CONNECTIONS: u32 = 4;
 /// How long SQLite waits for another writer's lock before giving up with `SQLITE_BUSY`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Oldest PostgreSQL accepted (`server_version_num`): 12 is the oldest release with
@@ -251,10 +255,16 @@ const MIN_POSTGRES_VERSION: i64 = 120000;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
-    /// The ingest writer thread of a SQLite file database; `None` on PostgreSQL and for an
-    /// in-memory database (which a second connection could not see), where batches go
-    /// through the pool.
-    direct: Option<direct::DirectWriter>,
+    /// The thread that commits ingest batches; `None` for an in-memory SQLite database
+    /// (which a second connection could not see), where batches go through the pool.
+    writer: Option<IngestWriter>,
+}
+
+/// The ingest writer thread of each backend.
+#[derive(Clone, Debug)]
+enum IngestWriter {
+    Sqlite(direct::DirectWriter),
+    Postgres(pg_writer::PgWriter),
 }
 
 #[derive(Debug, FromRow)]
@@ -300,23 +310,30 @@ impl Store {
     /// server or a failed migration. Messages never contain the URL (it may hold a password).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let scheme = url.split(':').next().unwrap_or_default();
-        let (pool, direct) = match scheme {
+        let (pool, writer) = match scheme {
             "sqlite" => {
                 let (pool, file) = connect_sqlite(url).await?;
-                let direct = match file {
-                    Some(path) => Some(direct::DirectWriter::open(&path, SQLITE_BUSY_TIMEOUT)?),
+                let writer = match file {
+                    Some(path) => Some(IngestWriter::Sqlite(direct::DirectWriter::open(
+                        &path,
+                        SQLITE_BUSY_TIMEOUT,
+                    )?)),
                     None => None,
                 };
-                (Pool::Sqlite(pool), direct)
+                (Pool::Sqlite(pool), writer)
             }
-            "postgres" | "postgresql" => (Pool::Postgres(connect_postgres(url).await?), None),
+            "postgres" | "postgresql" => {
+                let (pool, options) = connect_postgres(url).await?;
+                let writer = pg_writer::PgWriter::start(options, PG_WRITER_CONNECTIONS).await?;
+                (Pool::Postgres(pool), Some(IngestWriter::Postgres(writer)))
+            }
             _ => {
                 return Err(StoreError::Other(format!(
                     "unsupported database URL scheme {scheme:?}: use sqlite:// or postgres://"
                 )))
             }
         };
-        Ok(Store { pool, direct })
+        Ok(Store { pool, writer })
     }
 
     /// The engine in use.
@@ -334,6 +351,9 @@ impl Store {
 
     /// Closes the pool, waiting for checked-out connections to be returned.
     pub async fn close(&self) {
+        if let Some(IngestWriter::Postgres(writer)) = &self.writer {
+            writer.close().await;
+        }
         on_pool!(&self.pool, |p| p.close().await)
     }
 
@@ -492,8 +512,10 @@ impl Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(direct) = &self.direct {
-            return direct.commit(events, aggregates).await;
+        match &self.writer {
+            Some(IngestWriter::Sqlite(w)) => return w.commit(events, aggregates).await,
+            Some(IngestWriter::Postgres(w)) => return w.commit(events, aggregates).await,
+            None => {}
         }
         let mut tx = self.pool.begin_write().await?;
         let encoded = write::Encoded::of(&events, aggregates)?;
@@ -508,8 +530,10 @@ impl Store {
     /// rows; returns what it applied (`events == 0`: nothing was pending). Errors as
     /// [`Store::insert_events`]; a failed roll-up leaves its events pending.
     pub async fn roll_up(&self, limit: usize) -> Result<RollUp, StoreError> {
-        if let Some(direct) = &self.direct {
-            return direct.roll_up(limit).await;
+        match &self.writer {
+            Some(IngestWriter::Sqlite(w)) => return w.roll_up(limit).await,
+            Some(IngestWriter::Postgres(w)) => return w.roll_up(limit).await,
+            None => {}
         }
         let mut tx = self.pool.begin_write().await?;
         let done = aggregate::roll_up(&mut tx, limit, now_ms()).await?;
@@ -580,14 +604,16 @@ struct VersionRow {
     version: String,
 }
 
-async fn connect_postgres(url: &str) -> Result<sqlx::PgPool, StoreError> {
+/// Opens, checks and migrates the shared pool; returns it with the options the ingest
+/// writer's own pool connects with.
+async fn connect_postgres(url: &str) -> Result<(sqlx::PgPool, PgConnectOptions), StoreError> {
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| StoreError::Other(format!("invalid postgres URL: {e}")))?
         .application_name("errata");
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
         .map_err(db_error)?;
     let version =
@@ -609,7 +635,7 @@ async fn connect_postgres(url: &str) -> Result<sqlx::PgPool, StoreError> {
         .run(&pool)
         .await
         .map_err(migrate_error)?;
-    Ok(pool)
+    Ok((pool, options))
 }
 
 fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {

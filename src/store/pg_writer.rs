@@ -1,0 +1,150 @@
+//! The PostgreSQL ingest writer: a thread of its own with a single-threaded tokio runtime and
+//! its own pool connections, committing the batches of [`super::Store::commit_batch`].
+//!
+//! On the server's shared runtime every round trip of a batch woke the committing task behind
+//! the request tasks that parse events, each a poll of ~100 µs without an await point: a
+//! batch of ~17 events took ~10 ms of which PostgreSQL spent ~3, and the writer, not the
+//! database, bounded the rate (`bench/README.md`). Here the OS scheduler runs the writer as
+//! soon as an answer arrives. The SQL and the batch logic are [`super::write::insert_batch`]
+//! and [`super::aggregate::roll_up`], as on SQLite's writer thread (`direct.rs`); everything
+//! else (reads, notifications, accounts) stays on the shared pool.
+
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::aggregate;
+use super::db::Pool;
+use super::direct::{Done, Job};
+use super::write::{insert_batch, Encoded};
+use super::{now_ms, Aggregates, InsertOutcome, NewEvent, StoreError, ACQUIRE_TIMEOUT};
+
+struct Request {
+    job: Job,
+    reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+/// Handle to the writer thread; cheap to clone. The thread finishes the transactions it has
+/// started, closes its connections and ends once every handle is dropped.
+#[derive(Clone, Debug)]
+pub(super) struct PgWriter {
+    requests: mpsc::UnboundedSender<Request>,
+    /// The writer's pool, for [`PgWriter::close`].
+    pool: PgPool,
+}
+
+impl PgWriter {
+    /// Starts the thread with a pool of up to `connections` connections to `options` (opened
+    /// on first use, on the thread's runtime, whose reactor then serves them). Errors:
+    /// [`StoreError::Unavailable`] when the thread or its runtime cannot start.
+    pub(super) async fn start(
+        options: PgConnectOptions,
+        connections: u32,
+    ) -> Result<PgWriter, StoreError> {
+        let (requests, inbox) = mpsc::unbounded_channel::<Request>();
+        let (started, pool) = oneshot::channel();
+        let cannot = |e: &dyn std::fmt::Display| {
+            StoreError::Unavailable(format!("cannot start the PostgreSQL writer: {e}"))
+        };
+        std::thread::Builder::new()
+            .name("errata-pg-writer".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = started.send(Err(cannot(&e)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    // Created here so that its connections and maintenance task live on this
+                    // runtime.
+                    let pool = PgPoolOptions::new()
+                        .max_connections(connections.max(1))
+                        .acquire_timeout(ACQUIRE_TIMEOUT)
+                        .connect_lazy_with(options);
+                    if started.send(Ok(pool.clone())).is_ok() {
+                        serve(Pool::Postgres(pool.clone()), inbox).await;
+                    }
+                    pool.close().await;
+                });
+            })
+            .map_err(|e| cannot(&e))?;
+        let pool = pool.await.map_err(|e| cannot(&e))??;
+        Ok(PgWriter { requests, pool })
+    }
+
+    /// Commits `events` in one transaction on the writer thread; see
+    /// [`super::Store::commit_batch`] for the contract.
+    pub(super) async fn commit(
+        &self,
+        events: Arc<[NewEvent]>,
+        aggregates: Aggregates,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let encoded = Encoded::of(&events, aggregates)?;
+        self.run(Job::Commit {
+            events,
+            encoded,
+            aggregates,
+        })
+        .await?
+        .committed()
+    }
+
+    /// [`super::Store::roll_up`] on the writer thread.
+    pub(super) async fn roll_up(&self, limit: usize) -> Result<aggregate::RollUp, StoreError> {
+        self.run(Job::RollUp { limit }).await?.rolled_up()
+    }
+
+    /// Closes the writer's connections, waiting for those in use to be returned.
+    pub(super) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn run(&self, job: Job) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the PostgreSQL writer has stopped".into());
+        self.requests
+            .send(Request { job, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Runs each request as its own task, so that several ingest writers (`ingest.writers`)
+/// commit concurrently on their own connections; returns once every handle is gone and the
+/// started transactions have finished.
+async fn serve(pool: Pool, mut inbox: mpsc::UnboundedReceiver<Request>) {
+    let mut running = JoinSet::new();
+    while let Some(request) = inbox.recv().await {
+        let pool = pool.clone();
+        running.spawn(async move {
+            // The requester may have gone away; the batch is committed (or not) either way.
+            let _ = request.reply.send(run(&pool, request.job).await);
+        });
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
+async fn run(pool: &Pool, job: Job) -> Result<Done, StoreError> {
+    let mut tx = pool.begin_write().await?;
+    let done = match job {
+        Job::Commit {
+            events,
+            encoded,
+            aggregates,
+        } => Done::Committed(insert_batch(&mut tx, &events, &encoded, now_ms(), aggregates).await?),
+        Job::RollUp { limit } => {
+            Done::RolledUp(aggregate::roll_up(&mut tx, limit, now_ms()).await?)
+        }
+    };
+    tx.commit().await?;
+    Ok(done)
+}
