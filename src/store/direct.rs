@@ -21,13 +21,9 @@ use tokio::sync::oneshot;
 
 use super::aggregate::{self, RollUp};
 use super::checkpoint::{self, Checkpointer};
-use super::db::{is_transient_sqlite, Arg};
+use super::db::{is_transient_sqlite, Arg, STATEMENT_CACHE};
 use super::write::{insert_batch, BatchRow, BatchTx, Encoded};
 use super::{now_ms, Aggregates, Backend, InsertOutcome, NewEvent, StoreError};
-
-/// Prepared statements kept per connection: the batch statements come in a few fixed shapes
-/// per chunk size (`db::chunk_sizes`), well under this.
-const STATEMENT_CACHE: usize = 128;
 
 /// Page cache of the writer connection, KiB. SQLite's default (2 MiB) misses on the random
 /// `events (project_id, event_id)` index and the hot issues' tag pages after a few hundred

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::aggregate;
-use super::db::Pool;
+use super::db::{Pool, STATEMENT_CACHE};
 use super::direct::{Done, Job};
 use super::write::{insert_batch, Encoded};
 use super::{now_ms, Aggregates, InsertOutcome, NewEvent, StoreError, ACQUIRE_TIMEOUT};
@@ -68,7 +68,7 @@ impl PgWriter {
                     let pool = PgPoolOptions::new()
                         .max_connections(connections.max(1))
                         .acquire_timeout(ACQUIRE_TIMEOUT)
-                        .connect_lazy_with(options);
+                        .connect_lazy_with(options.statement_cache_capacity(STATEMENT_CACHE));
                     if started.send(Ok(pool.clone())).is_ok() {
                         serve(Pool::Postgres(pool.clone()), inbox).await;
                     }
