@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use sqlx::FromRow;
 
 use super::aggregate::{self, Applied, Facts};
-use super::db::{chunk_sizes, placeholders, values_list, AnyRow, Arg, IdRow, Tx};
+use super::db::{chunk_sizes, values_list, AnyRow, Arg, IdRow, Tx};
 use super::{Aggregates, Backend, InsertOutcome, NewEvent, StoreError};
 
 /// Length of one hour in milliseconds, the `issue_hourly` bucket.
@@ -475,11 +475,20 @@ async fn lookup_issues<'a>(
     let mut found = HashMap::new();
     for ((project_id, version), hashes) in by_scope {
         for chunk in chunks(&hashes) {
-            let sql = format!(
-                "select hash, issue_id from groupings \
-                 where project_id = $1 and grouping_version = $2 and hash in ({})",
-                placeholders(3, chunk.len())
-            );
+            // One equality on the whole key per hash, not `hash in (…)`: without statistics
+            // (a young table) PostgreSQL's planner took the `(project_id, grouping_version)`
+            // prefix for selective and filtered every grouping of the project through the
+            // list, 0.5 ms per lookup at 1,000 issues and growing with them.
+            let sql = (0..chunk.len())
+                .map(|k| {
+                    format!(
+                        "select hash, issue_id from groupings \
+                         where project_id = $1 and grouping_version = $2 and hash = ${}",
+                        k + 3
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" union all ");
             let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() + 2);
             args.extend([project_id.into(), version.into()]);
             args.extend(chunk.iter().map(|&h| Arg::from(h)));

@@ -122,6 +122,7 @@ conformance!(
     projects_keys_and_tokens,
     new_event_creates_issue_and_outbox,
     same_hash_joins_issue_and_updates_counters,
+    large_batch_joins_each_event_to_its_issue,
     duplicate_event_changes_nothing,
     resolve_then_event_is_regression,
     ignored_issue_stays_ignored,
@@ -505,6 +506,38 @@ async fn same_hash_joins_issue_and_updates_counters(ctx: Ctx) -> Result<()> {
     ensure!(issue.count == 4 && issue.user_count == 3);
     ensure!(issue.first_seen_ms == T0 - 50_000 && issue.last_seen_ms == T0 + 20_000);
     ensure!(issue.title == "boom happened again");
+    Ok(())
+}
+
+/// A batch bigger than one lookup chunk, mixing known hashes (in another order than they
+/// were created) with new ones: every event joins the issue of its own hash.
+async fn large_batch_joins_each_event_to_its_issue(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = project(s).await?;
+    let labels: Vec<String> = (0..40).map(|i| format!("issue-{i}")).collect();
+    let first: Vec<NewEvent> = labels.iter().map(|l| event(p, l, 0)).collect();
+    let created = s.insert_events(&first).await?;
+    ensure!(created.iter().all(|o| o.new_issue));
+    let issue_of: std::collections::HashMap<&str, i64> = labels
+        .iter()
+        .map(String::as_str)
+        .zip(created.iter().map(|o| o.issue_id))
+        .collect();
+    ensure!(issue_of.values().collect::<BTreeSet<_>>().len() == 40);
+
+    let mut second: Vec<String> = labels.iter().rev().cloned().collect();
+    second.extend((0..5).map(|i| format!("fresh-{i}")));
+    let batch: Vec<NewEvent> = second.iter().map(|l| event(p, l, 1_000)).collect();
+    let out = s.insert_events(&batch).await?;
+    ensure!(out.len() == 45);
+    for (label, o) in second.iter().zip(&out) {
+        match issue_of.get(label.as_str()) {
+            Some(&id) => ensure!(o.issue_id == id && !o.new_issue, "{label}: {o:?}"),
+            None => ensure!(o.new_issue, "{label}: {o:?}"),
+        }
+    }
+    ensure!(s.counts(Some(p)).await? == (85, 45));
+    ensure!(s.issue(issue_of["issue-7"]).await?.count == 2);
     Ok(())
 }
 
