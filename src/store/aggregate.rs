@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
 use super::db::{chunk_sizes, placeholders, values_list, Arg, IdRow};
+use super::pg_batch;
 use super::write::{chunks, event_tags, BatchRow, BatchTx, Encoded, HOUR_MS};
 use super::{Backend, IssueStatus, NewEvent, StoreError};
 
@@ -135,6 +136,16 @@ pub(super) async fn insert_pending(
     event_pks: &[i64],
 ) -> Result<(), StoreError> {
     let rows: Vec<usize> = (0..events.len()).filter(|&i| inserted[i]).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if let Some(conn) = tx.postgres() {
+        let pairs: Vec<(i64, &str)> = rows
+            .iter()
+            .map(|&i| (event_pks[i], encoded.tags[i].as_str()))
+            .collect();
+        return pg_batch::insert_pending(conn, &pairs).await;
+    }
     for chunk in chunks(&rows) {
         let sql = format!(
             "insert into pending_aggregates (event_pk, tags) values {}",

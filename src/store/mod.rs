@@ -27,6 +27,7 @@ mod aggregate;
 mod checkpoint;
 mod direct;
 mod notify;
+mod pg_batch;
 mod pg_writer;
 mod read;
 mod web;

@@ -32,6 +32,7 @@ use sqlx::FromRow;
 
 use super::aggregate::{self, Applied, Facts};
 use super::db::{chunk_sizes, values_list, AnyRow, Arg, IdRow, Tx};
+use super::pg_batch::{self, EventRow};
 use super::{Aggregates, Backend, InsertOutcome, NewEvent, StoreError};
 
 /// Length of one hour in milliseconds, the `issue_hourly` bucket.
@@ -61,13 +62,13 @@ const EVENT_COLUMNS: &str = "project_id, event_id, issue_id, timestamp_ms, recei
 const EVENT_COLUMN_COUNT: usize = 17;
 
 #[derive(Debug, FromRow)]
-struct GroupingRow {
+pub(super) struct GroupingRow {
     hash: String,
     issue_id: i64,
 }
 
 #[derive(Debug, FromRow)]
-struct InsertedRow {
+pub(super) struct InsertedRow {
     event_pk: i64,
     project_id: i64,
     event_id: String,
@@ -78,6 +79,11 @@ struct InsertedRow {
 /// without ever suspending.
 pub(super) trait BatchTx {
     fn backend(&self) -> Backend;
+
+    /// The PostgreSQL connection, for the array forms of `pg_batch.rs`; `None` on SQLite.
+    fn postgres(&mut self) -> Option<&mut sqlx::PgConnection> {
+        None
+    }
 
     async fn fetch_all<R: BatchRow>(
         &mut self,
@@ -110,6 +116,13 @@ pub(super) trait BatchTx {
 impl BatchTx for Tx {
     fn backend(&self) -> Backend {
         Tx::backend(self)
+    }
+
+    fn postgres(&mut self) -> Option<&mut sqlx::PgConnection> {
+        match self {
+            Tx::Postgres(t) => Some(&mut **t),
+            Tx::Sqlite(_) => None,
+        }
     }
 
     async fn fetch_all<R: BatchRow>(
@@ -219,28 +232,43 @@ pub(super) async fn insert_batch(
     order.sort_by(|&a, &b| (events[a].project_id, &ids[a]).cmp(&(events[b].project_id, &ids[b])));
     let mut inserted = vec![false; n];
     let mut event_pks = vec![0_i64; n];
-    for chunk in chunks(&order) {
-        let sql = format!(
-            "insert into events ({EVENT_COLUMNS}) values {} \
-             on conflict (project_id, event_id) do nothing \
-             returning event_pk, project_id, event_id",
-            values_list(chunk.len(), EVENT_COLUMN_COUNT)
-        );
-        let mut args = Vec::with_capacity(chunk.len() * EVENT_COLUMN_COUNT);
-        for &i in chunk {
-            push_event_args(
-                &mut args,
-                &events[i],
-                &ids[i],
-                &encoded.grouping_values[i],
-                issue_of[i],
+    let mut stored = Vec::with_capacity(order.len());
+    if let Some(conn) = tx.postgres() {
+        let rows: Vec<EventRow<'_>> = order
+            .iter()
+            .map(|&i| EventRow {
+                event: &events[i],
+                event_id: &ids[i],
+                issue_id: issue_of[i],
+                grouping_values: &encoded.grouping_values[i],
+            })
+            .collect();
+        stored = pg_batch::insert_events(conn, &rows).await?;
+    } else {
+        for chunk in chunks(&order) {
+            let sql = format!(
+                "insert into events ({EVENT_COLUMNS}) values {} \
+                 on conflict (project_id, event_id) do nothing \
+                 returning event_pk, project_id, event_id",
+                values_list(chunk.len(), EVENT_COLUMN_COUNT)
             );
-        }
-        for row in tx.fetch_all::<InsertedRow>(&sql, args).await? {
-            if let Some(&i) = first_index.get(&(row.project_id, row.event_id.as_str())) {
-                inserted[i] = true;
-                event_pks[i] = row.event_pk;
+            let mut args = Vec::with_capacity(chunk.len() * EVENT_COLUMN_COUNT);
+            for &i in chunk {
+                push_event_args(
+                    &mut args,
+                    &events[i],
+                    &ids[i],
+                    &encoded.grouping_values[i],
+                    issue_of[i],
+                );
             }
+            stored.extend(tx.fetch_all::<InsertedRow>(&sql, args).await?);
+        }
+    }
+    for row in stored {
+        if let Some(&i) = first_index.get(&(row.project_id, row.event_id.as_str())) {
+            inserted[i] = true;
+            event_pks[i] = row.event_pk;
         }
     }
 
@@ -474,30 +502,38 @@ async fn lookup_issues<'a>(
     }
     let mut found = HashMap::new();
     for ((project_id, version), hashes) in by_scope {
-        for chunk in chunks(&hashes) {
-            // One equality on the whole key per hash, not `hash in (…)`: without statistics
-            // (a young table) PostgreSQL's planner took the `(project_id, grouping_version)`
-            // prefix for selective and filtered every grouping of the project through the
-            // list, 0.5 ms per lookup at 1,000 issues and growing with them.
-            let sql = (0..chunk.len())
-                .map(|k| {
-                    format!(
-                        "select hash, issue_id from groupings \
-                         where project_id = $1 and grouping_version = $2 and hash = ${}",
-                        k + 3
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" union all ");
-            let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() + 2);
-            args.extend([project_id.into(), version.into()]);
-            args.extend(chunk.iter().map(|&h| Arg::from(h)));
-            let asked: HashSet<&'a str> = chunk.iter().copied().collect();
-            for row in tx.fetch_all::<GroupingRow>(&sql, args).await? {
-                // Keyed by the caller's borrowed hash, so the map can outlive the rows.
-                if let Some(&hash) = asked.get(row.hash.as_str()) {
-                    found.insert((project_id, version, hash), row.issue_id);
-                }
+        let mut rows = Vec::with_capacity(hashes.len());
+        if let Some(conn) = tx.postgres() {
+            rows = pg_batch::lookup_groupings(conn, project_id, version, &hashes).await?;
+        } else {
+            for chunk in chunks(&hashes) {
+                // One equality on the whole key per hash, not `hash in (…)`: without
+                // statistics (a young table) PostgreSQL's planner took the
+                // `(project_id, grouping_version)` prefix for selective and filtered every
+                // grouping of the project through the list, 0.5 ms per lookup at 1,000
+                // issues and growing with them. (PostgreSQL now takes `pg_batch.rs`; the
+                // same holds for SQLite's planner without `analyze`.)
+                let sql = (0..chunk.len())
+                    .map(|k| {
+                        format!(
+                            "select hash, issue_id from groupings \
+                             where project_id = $1 and grouping_version = $2 and hash = ${}",
+                            k + 3
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" union all ");
+                let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() + 2);
+                args.extend([project_id.into(), version.into()]);
+                args.extend(chunk.iter().map(|&h| Arg::from(h)));
+                rows.extend(tx.fetch_all::<GroupingRow>(&sql, args).await?);
+            }
+        }
+        let asked: HashSet<&'a str> = hashes.iter().copied().collect();
+        for row in rows {
+            // Keyed by the caller's borrowed hash, so the map can outlive the rows.
+            if let Some(&hash) = asked.get(row.hash.as_str()) {
+                found.insert((project_id, version, hash), row.issue_id);
             }
         }
     }
