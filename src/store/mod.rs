@@ -214,17 +214,33 @@ pub fn encode_payload(event: &serde_json::Value) -> Vec<u8> {
         // A zstd context is costly to set up; every event on this thread reuses one.
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
             std::cell::RefCell::new(zstd::bulk::Compressor::new(PAYLOAD_ZSTD_LEVEL).ok());
+        // The JSON text, in a buffer that keeps its capacity: growing a fresh `Vec` to
+        // 12 KB took a dozen reallocations and copies per event.
+        static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    // `to_vec`, not `to_string`: Display goes through `fmt::Write`, a third slower here.
-    // (Serializing a `Value` cannot fail; the fallback only keeps this total.)
-    let json = serde_json::to_vec(event).unwrap_or_else(|_| event.to_string().into_bytes());
-    COMPRESSOR
-        .with(|c| match c.borrow_mut().as_mut() {
+    JSON.with(|json| {
+        let mut json = json.borrow_mut();
+        json.clear();
+        // A writer, not `to_string`: Display goes through `fmt::Write`, a third slower here.
+        // (Serializing a `Value` into a `Vec` cannot fail; the fallback keeps this total.)
+        if serde_json::to_writer(&mut *json, event).is_err() {
+            return event.to_string().into_bytes();
+        }
+        let compressed = COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
             Some(c) => c.compress(&json).ok(),
             None => None,
-        })
-        .unwrap_or(json)
+        });
+        // An event far larger than usual gives its memory back instead of pinning it here.
+        let encoded = compressed.unwrap_or_else(|| json.clone());
+        if json.capacity() > MAX_KEPT_JSON_BUFFER {
+            *json = Vec::new();
+        }
+        encoded
+    })
 }
+
+/// Largest serialization buffer [`encode_payload`] keeps per thread between events, bytes.
+const MAX_KEPT_JSON_BUFFER: usize = 256 * 1024;
 
 /// Decodes a `payload` column written by [`encode_payload`] back into JSON.
 ///
