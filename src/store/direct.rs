@@ -12,18 +12,18 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::pin;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
-use tokio::sync::oneshot;
 
-use super::aggregate::{self, RollUp};
+use super::aggregate;
 use super::checkpoint::{self, Checkpointer};
 use super::db::{is_transient_sqlite, Arg, STATEMENT_CACHE};
-use super::write::{insert_batch, BatchRow, BatchTx, Encoded};
-use super::{now_ms, Aggregates, Backend, InsertOutcome, NewEvent, StoreError};
+use super::handoff::{Done, Job, Request, WriterHandle};
+use super::write::{insert_batch, BatchRow, BatchTx};
+use super::{now_ms, Backend, StoreError};
 
 /// Page cache of the writer connection, KiB. SQLite's default (2 MiB) misses on the random
 /// `events (project_id, event_id)` index and the hot issues' tag pages after a few hundred
@@ -33,113 +33,33 @@ const CACHE_KIB: u32 = 16 * 1024;
 /// How long without a batch before the writer releases its page cache.
 const IDLE_AFTER: Duration = Duration::from_secs(2);
 
-type Outcomes = Result<Vec<InsertOutcome>, StoreError>;
-
-/// One transaction for a writer thread (this one or `pg_writer.rs`).
-pub(super) enum Job {
-    Commit {
-        events: Arc<[NewEvent]>,
-        encoded: Encoded,
-        aggregates: Aggregates,
-    },
-    RollUp {
-        limit: usize,
-    },
-}
-
-/// What a [`Job`] did.
-pub(super) enum Done {
-    Committed(Vec<InsertOutcome>),
-    RolledUp(RollUp),
-}
-
-impl Done {
-    /// The outcomes of a [`Job::Commit`].
-    pub(super) fn committed(self) -> Outcomes {
-        match self {
-            Done::Committed(outcomes) => Ok(outcomes),
-            Done::RolledUp(_) => Err(out_of_turn()),
-        }
-    }
-
-    /// What a [`Job::RollUp`] applied.
-    pub(super) fn rolled_up(self) -> Result<RollUp, StoreError> {
-        match self {
-            Done::RolledUp(done) => Ok(done),
-            Done::Committed(_) => Err(out_of_turn()),
-        }
-    }
-}
-
-fn out_of_turn() -> StoreError {
-    StoreError::Other("the writer answered out of turn".into())
-}
-
-struct Request {
-    job: Job,
-    reply: oneshot::Sender<Result<Done, StoreError>>,
-}
-
-/// Handle to the writer thread; cheap to clone. The thread closes its connection and ends
-/// once every handle is dropped.
-#[derive(Clone, Debug)]
-pub(super) struct DirectWriter {
-    requests: mpsc::Sender<Request>,
-}
-
-impl DirectWriter {
-    /// Opens the database file (already created and migrated through sqlx) with the same
-    /// durability settings as the pool: WAL, `synchronous=FULL`, foreign keys, busy timeout.
-    /// Errors: [`StoreError::Unavailable`] when the file cannot be opened or is locked past
-    /// the busy timeout, or the thread cannot start; [`StoreError::Other`] otherwise.
-    pub(super) fn open(path: &Path, busy_timeout: Duration) -> Result<DirectWriter, StoreError> {
-        let conn = Connection::open(path).map_err(direct_error)?;
-        conn.busy_timeout(busy_timeout).map_err(direct_error)?;
-        // temp_store: the statement journal of a multi-row insert outgrows SQLite's 64 KiB
-        // in-memory spill limit, and a temp file costs a write syscall per page.
-        conn.execute_batch(&format!(
-            "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; \
-             pragma cache_size = -{CACHE_KIB}; pragma temp_store = memory; \
-             pragma wal_autocheckpoint = {};",
-            checkpoint::BACKSTOP_PAGES
-        ))
-        .map_err(direct_error)?;
-        let checkpointer = Checkpointer::start(path, busy_timeout)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        let (requests, inbox) = mpsc::channel::<Request>();
-        std::thread::Builder::new()
-            .name("errata-sqlite-writer".into())
-            .spawn(move || serve(conn, inbox, checkpointer))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
-        Ok(DirectWriter { requests })
-    }
-
-    /// Commits `events` in one transaction on the writer thread; see
-    /// [`super::Store::commit_batch`] for the contract.
-    pub(super) async fn commit(&self, events: Arc<[NewEvent]>, aggregates: Aggregates) -> Outcomes {
-        let encoded = Encoded::of(&events, aggregates)?;
-        self.run(Job::Commit {
-            events,
-            encoded,
-            aggregates,
-        })
-        .await?
-        .committed()
-    }
-
-    /// [`super::Store::roll_up`] on the writer thread.
-    pub(super) async fn roll_up(&self, limit: usize) -> Result<RollUp, StoreError> {
-        self.run(Job::RollUp { limit }).await?.rolled_up()
-    }
-
-    async fn run(&self, job: Job) -> Result<Done, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
-        self.requests
-            .send(Request { job, reply })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
+/// Opens the database file (already created and migrated through sqlx) with the same
+/// durability settings as the pool (WAL, `synchronous=FULL`, foreign keys, busy timeout) and
+/// starts the writer thread on it; the thread closes its connection and ends once every
+/// handle is dropped. Errors: [`StoreError::Unavailable`] when the file cannot be opened or is
+/// locked past the busy timeout, or the thread cannot start; [`StoreError::Other`] otherwise.
+pub(super) fn start(path: &Path, busy_timeout: Duration) -> Result<WriterHandle, StoreError> {
+    let conn = Connection::open(path).map_err(direct_error)?;
+    conn.busy_timeout(busy_timeout).map_err(direct_error)?;
+    // temp_store: the statement journal of a multi-row insert outgrows SQLite's 64 KiB
+    // in-memory spill limit, and a temp file costs a write syscall per page.
+    conn.execute_batch(&format!(
+        "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; \
+         pragma cache_size = -{CACHE_KIB}; pragma temp_store = memory; \
+         pragma wal_autocheckpoint = {};",
+        checkpoint::BACKSTOP_PAGES
+    ))
+    .map_err(direct_error)?;
+    let checkpointer = Checkpointer::start(path, busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let (requests, inbox) = mpsc::channel::<Request>();
+    std::thread::Builder::new()
+        .name("errata-sqlite-writer".into())
+        .spawn(move || serve(conn, inbox, checkpointer))
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the SQLite writer: {e}")))?;
+    Ok(WriterHandle::new("the SQLite writer", move |request| {
+        requests.send(request).map_err(|e| e.0)
+    }))
 }
 
 fn serve(mut conn: Connection, inbox: mpsc::Receiver<Request>, checkpointer: Checkpointer) {

@@ -26,6 +26,7 @@ mod accounts;
 mod aggregate;
 mod checkpoint;
 mod direct;
+mod handoff;
 mod notify;
 mod pg_batch;
 mod pg_writer;
@@ -272,16 +273,12 @@ const MIN_POSTGRES_VERSION: i64 = 120000;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
-    /// The thread that commits ingest batches; `None` for an in-memory SQLite database
-    /// (which a second connection could not see), where batches go through the pool.
-    writer: Option<IngestWriter>,
-}
-
-/// The ingest writer thread of each backend.
-#[derive(Clone, Debug)]
-enum IngestWriter {
-    Sqlite(direct::DirectWriter),
-    Postgres(pg_writer::PgWriter),
+    /// The thread that commits ingest batches (`direct.rs`, `pg_writer.rs`); `None` for an
+    /// in-memory SQLite database (which a second connection could not see), where batches
+    /// go through the pool.
+    writer: Option<handoff::WriterHandle>,
+    /// The PostgreSQL writer's own connections, closed by [`Store::close`].
+    writer_pool: Option<sqlx::PgPool>,
 }
 
 #[derive(Debug, FromRow)]
@@ -327,22 +324,20 @@ impl Store {
     /// server or a failed migration. Messages never contain the URL (it may hold a password).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let scheme = url.split(':').next().unwrap_or_default();
-        let (pool, writer) = match scheme {
+        let (pool, writer, writer_pool) = match scheme {
             "sqlite" => {
                 let (pool, file) = connect_sqlite(url).await?;
                 let writer = match file {
-                    Some(path) => Some(IngestWriter::Sqlite(direct::DirectWriter::open(
-                        &path,
-                        SQLITE_BUSY_TIMEOUT,
-                    )?)),
+                    Some(path) => Some(direct::start(&path, SQLITE_BUSY_TIMEOUT)?),
                     None => None,
                 };
-                (Pool::Sqlite(pool), writer)
+                (Pool::Sqlite(pool), writer, None)
             }
             "postgres" | "postgresql" => {
                 let (pool, options) = connect_postgres(url).await?;
-                let writer = pg_writer::PgWriter::start(options, PG_WRITER_CONNECTIONS).await?;
-                (Pool::Postgres(pool), Some(IngestWriter::Postgres(writer)))
+                let (writer, writer_pool) =
+                    pg_writer::start(options, PG_WRITER_CONNECTIONS).await?;
+                (Pool::Postgres(pool), Some(writer), Some(writer_pool))
             }
             _ => {
                 return Err(StoreError::Other(format!(
@@ -350,7 +345,11 @@ impl Store {
                 )))
             }
         };
-        Ok(Store { pool, writer })
+        Ok(Store {
+            pool,
+            writer,
+            writer_pool,
+        })
     }
 
     /// The engine in use.
@@ -368,8 +367,8 @@ impl Store {
 
     /// Closes the pool, waiting for checked-out connections to be returned.
     pub async fn close(&self) {
-        if let Some(IngestWriter::Postgres(writer)) = &self.writer {
-            writer.close().await;
+        if let Some(writer_pool) = &self.writer_pool {
+            writer_pool.close().await;
         }
         on_pool!(&self.pool, |p| p.close().await)
     }
@@ -529,10 +528,8 @@ impl Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        match &self.writer {
-            Some(IngestWriter::Sqlite(w)) => return w.commit(events, aggregates).await,
-            Some(IngestWriter::Postgres(w)) => return w.commit(events, aggregates).await,
-            None => {}
+        if let Some(writer) = &self.writer {
+            return writer.commit(events, aggregates).await;
         }
         let mut tx = self.pool.begin_write().await?;
         let encoded = write::Encoded::of(&events, aggregates)?;
@@ -547,10 +544,8 @@ impl Store {
     /// rows; returns what it applied (`events == 0`: nothing was pending). Errors as
     /// [`Store::insert_events`]; a failed roll-up leaves its events pending.
     pub async fn roll_up(&self, limit: usize) -> Result<RollUp, StoreError> {
-        match &self.writer {
-            Some(IngestWriter::Sqlite(w)) => return w.roll_up(limit).await,
-            Some(IngestWriter::Postgres(w)) => return w.roll_up(limit).await,
-            None => {}
+        if let Some(writer) = &self.writer {
+            return writer.roll_up(limit).await;
         }
         let mut tx = self.pool.begin_write().await?;
         let done = aggregate::roll_up(&mut tx, limit, now_ms()).await?;

@@ -9,8 +9,6 @@
 //! and [`super::aggregate::roll_up`], as on SQLite's writer thread (`direct.rs`); everything
 //! else (reads, notifications, accounts) stays on the shared pool.
 
-use std::sync::Arc;
-
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -18,103 +16,56 @@ use tokio::task::JoinSet;
 
 use super::aggregate;
 use super::db::{Pool, STATEMENT_CACHE};
-use super::direct::{Done, Job};
-use super::write::{insert_batch, Encoded};
-use super::{now_ms, Aggregates, InsertOutcome, NewEvent, StoreError, ACQUIRE_TIMEOUT};
+use super::handoff::{Done, Job, Request, WriterHandle};
+use super::write::insert_batch;
+use super::{now_ms, StoreError, ACQUIRE_TIMEOUT};
 
-struct Request {
-    job: Job,
-    reply: oneshot::Sender<Result<Done, StoreError>>,
-}
-
-/// Handle to the writer thread; cheap to clone. The thread finishes the transactions it has
-/// started, closes its connections and ends once every handle is dropped.
-#[derive(Clone, Debug)]
-pub(super) struct PgWriter {
-    requests: mpsc::UnboundedSender<Request>,
-    /// The writer's pool, for [`PgWriter::close`].
-    pool: PgPool,
-}
-
-impl PgWriter {
-    /// Starts the thread with a pool of up to `connections` connections to `options` (opened
-    /// on first use, on the thread's runtime, whose reactor then serves them). Errors:
-    /// [`StoreError::Unavailable`] when the thread or its runtime cannot start.
-    pub(super) async fn start(
-        options: PgConnectOptions,
-        connections: u32,
-    ) -> Result<PgWriter, StoreError> {
-        let (requests, inbox) = mpsc::unbounded_channel::<Request>();
-        let (started, pool) = oneshot::channel();
-        let cannot = |e: &dyn std::fmt::Display| {
-            StoreError::Unavailable(format!("cannot start the PostgreSQL writer: {e}"))
-        };
-        std::thread::Builder::new()
-            .name("errata-pg-writer".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = started.send(Err(cannot(&e)));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    // Created here so that its connections and maintenance task live on this
-                    // runtime.
-                    let pool = PgPoolOptions::new()
-                        .max_connections(connections.max(1))
-                        .acquire_timeout(ACQUIRE_TIMEOUT)
-                        .connect_lazy_with(options.statement_cache_capacity(STATEMENT_CACHE));
-                    if started.send(Ok(pool.clone())).is_ok() {
-                        serve(Pool::Postgres(pool.clone()), inbox).await;
-                    }
-                    pool.close().await;
-                });
-            })
-            .map_err(|e| cannot(&e))?;
-        let pool = pool.await.map_err(|e| cannot(&e))??;
-        Ok(PgWriter { requests, pool })
-    }
-
-    /// Commits `events` in one transaction on the writer thread; see
-    /// [`super::Store::commit_batch`] for the contract.
-    pub(super) async fn commit(
-        &self,
-        events: Arc<[NewEvent]>,
-        aggregates: Aggregates,
-    ) -> Result<Vec<InsertOutcome>, StoreError> {
-        let encoded = Encoded::of(&events, aggregates)?;
-        self.run(Job::Commit {
-            events,
-            encoded,
-            aggregates,
+/// Starts the thread with a pool of up to `connections` connections to `options` (opened on
+/// first use, on the thread's runtime, whose reactor then serves them). Returns the handle
+/// and that pool, for [`super::Store::close`]; the thread finishes the transactions it has
+/// started, closes its connections and ends once every handle is dropped. Errors:
+/// [`StoreError::Unavailable`] when the thread or its runtime cannot start.
+pub(super) async fn start(
+    options: PgConnectOptions,
+    connections: u32,
+) -> Result<(WriterHandle, PgPool), StoreError> {
+    let (requests, inbox) = mpsc::unbounded_channel::<Request>();
+    let (started, pool) = oneshot::channel();
+    let cannot = |e: &dyn std::fmt::Display| {
+        StoreError::Unavailable(format!("cannot start the PostgreSQL writer: {e}"))
+    };
+    std::thread::Builder::new()
+        .name("errata-pg-writer".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = started.send(Err(cannot(&e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                // Created here so that its connections and maintenance task live on this
+                // runtime.
+                let pool = PgPoolOptions::new()
+                    .max_connections(connections.max(1))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options.statement_cache_capacity(STATEMENT_CACHE));
+                if started.send(Ok(pool.clone())).is_ok() {
+                    serve(Pool::Postgres(pool.clone()), inbox).await;
+                }
+                pool.close().await;
+            });
         })
-        .await?
-        .committed()
-    }
-
-    /// [`super::Store::roll_up`] on the writer thread.
-    pub(super) async fn roll_up(&self, limit: usize) -> Result<aggregate::RollUp, StoreError> {
-        self.run(Job::RollUp { limit }).await?.rolled_up()
-    }
-
-    /// Closes the writer's connections, waiting for those in use to be returned.
-    pub(super) async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    async fn run(&self, job: Job) -> Result<Done, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::Unavailable("the PostgreSQL writer has stopped".into());
-        self.requests
-            .send(Request { job, reply })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
+        .map_err(|e| cannot(&e))?;
+    let pool = pool.await.map_err(|e| cannot(&e))??;
+    let handle = WriterHandle::new("the PostgreSQL writer", move |request| {
+        requests.send(request).map_err(|e| e.0)
+    });
+    Ok((handle, pool))
 }
 
 /// Runs each request as its own task, so that several ingest writers (`ingest.writers`)

@@ -1,0 +1,108 @@
+//! What the ingest writer threads of both engines (`direct.rs` for a SQLite file,
+//! `pg_writer.rs` for PostgreSQL) are asked to do, and the handle that hands it over: the
+//! caller encodes a batch's JSON columns, sends the job, and awaits the answer while the
+//! thread runs the transaction.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::aggregate::RollUp;
+use super::write::Encoded;
+use super::{Aggregates, InsertOutcome, NewEvent, StoreError};
+
+/// One transaction for a writer thread.
+pub(super) enum Job {
+    Commit {
+        events: Arc<[NewEvent]>,
+        encoded: Encoded,
+        aggregates: Aggregates,
+    },
+    RollUp {
+        limit: usize,
+    },
+}
+
+/// What a [`Job`] did.
+pub(super) enum Done {
+    Committed(Vec<InsertOutcome>),
+    RolledUp(RollUp),
+}
+
+/// A job with the channel its answer goes back on.
+pub(super) struct Request {
+    pub job: Job,
+    pub reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+type SendFn = dyn Fn(Request) -> Result<(), Request> + Send + Sync;
+
+/// Handle to a writer thread; cheap to clone.
+#[derive(Clone)]
+pub(super) struct WriterHandle {
+    /// Queues a request for the thread; gives it back when the thread has stopped.
+    send: Arc<SendFn>,
+    /// The thread's name in errors ("the SQLite writer").
+    name: &'static str,
+}
+
+impl std::fmt::Debug for WriterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterHandle")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WriterHandle {
+    /// A handle sending through `send`, which gives the request back once the thread is gone.
+    pub(super) fn new(
+        name: &'static str,
+        send: impl Fn(Request) -> Result<(), Request> + Send + Sync + 'static,
+    ) -> WriterHandle {
+        WriterHandle {
+            send: Arc::new(send),
+            name,
+        }
+    }
+
+    /// Commits `events` in one transaction on the thread; see [`super::Store::commit_batch`]
+    /// for the contract.
+    pub(super) async fn commit(
+        &self,
+        events: Arc<[NewEvent]>,
+        aggregates: Aggregates,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let encoded = Encoded::of(&events, aggregates)?;
+        match self
+            .run(Job::Commit {
+                events,
+                encoded,
+                aggregates,
+            })
+            .await?
+        {
+            Done::Committed(outcomes) => Ok(outcomes),
+            Done::RolledUp(_) => Err(self.out_of_turn()),
+        }
+    }
+
+    /// [`super::Store::roll_up`] on the thread.
+    pub(super) async fn roll_up(&self, limit: usize) -> Result<RollUp, StoreError> {
+        match self.run(Job::RollUp { limit }).await? {
+            Done::RolledUp(done) => Ok(done),
+            Done::Committed(_) => Err(self.out_of_turn()),
+        }
+    }
+
+    async fn run(&self, job: Job) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable(format!("{} has stopped", self.name));
+        (self.send)(Request { job, reply }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    fn out_of_turn(&self) -> StoreError {
+        StoreError::Other(format!("{} answered out of turn", self.name))
+    }
+}
