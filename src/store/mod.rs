@@ -231,8 +231,8 @@ pub fn encode_payload(event: &serde_json::Value) -> Vec<u8> {
             Some(c) => c.compress(&json).ok(),
             None => None,
         });
-        // An event far larger than usual gives its memory back instead of pinning it here.
         let encoded = compressed.unwrap_or_else(|| json.clone());
+        // An event far larger than usual gives its memory back instead of pinning it here.
         if json.capacity() > MAX_KEPT_JSON_BUFFER {
             *json = Vec::new();
         }
@@ -318,8 +318,9 @@ impl Store {
     ///
     /// SQLite: creates the file and its parent directory if missing; WAL journal,
     /// `synchronous=FULL` (a commit is on disk when acknowledged), foreign keys on, a busy
-    /// timeout; a file database also gets its ingest writer thread and connection. PostgreSQL: a pool with an acquire timeout; the server must be version 12 or
-    /// newer. Errors: [`StoreError::Unavailable`] when the database cannot be reached or the
+    /// timeout; a file database also gets its ingest writer thread and connection.
+    /// PostgreSQL: a pool with an acquire timeout, and the ingest writer thread with its own
+    /// connections; the server must be version 12 or newer. Errors: [`StoreError::Unavailable`] when the database cannot be reached or the
     /// directory cannot be created, [`StoreError::Other`] for a bad URL, an unsupported
     /// server or a failed migration. Messages never contain the URL (it may hold a password).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
