@@ -27,6 +27,27 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// Posts envelopes as the test project; cheap to clone into spawned tasks.
+#[derive(Clone)]
+pub struct EnvelopePoster {
+    http: reqwest::Client,
+    url: String,
+    auth: String,
+}
+
+impl EnvelopePoster {
+    /// Posts an envelope body with the project's auth header; panics if it cannot be sent.
+    pub async fn post(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .header("x-sentry-auth", &self.auth)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
 /// Directory of the recorded Python SDK fixtures.
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/python")
@@ -114,13 +135,16 @@ impl TestApp {
 
     /// Posts an envelope body with the project's auth header.
     pub async fn post_envelope(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.http
-            .post(self.envelope_url())
-            .header("x-sentry-auth", self.auth_header())
-            .body(body)
-            .send()
-            .await
-            .expect("request")
+        self.envelope_poster().post(body).await
+    }
+
+    /// What [`TestApp::post_envelope`] needs, owned, for tasks spawned to post concurrently.
+    pub fn envelope_poster(&self) -> EnvelopePoster {
+        EnvelopePoster {
+            http: self.http.clone(),
+            url: self.envelope_url(),
+            auth: self.auth_header(),
+        }
     }
 
     /// GET on the read API with the token; panics on a non-200 answer.

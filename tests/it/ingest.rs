@@ -556,9 +556,7 @@ async fn concurrent_senders_make_one_issue_per_fingerprint() {
     let app = TestApp::spawn().await;
     let mut tasks = Vec::new();
     for sender in 0..16 {
-        let http = app.http.clone();
-        let url = app.envelope_url();
-        let auth = app.auth_header();
+        let poster = app.envelope_poster();
         tasks.push(tokio::spawn(async move {
             for n in 0..20 {
                 let function = ["alpha", "beta", "gamma"][(sender + n) % 3];
@@ -567,13 +565,7 @@ async fn concurrent_senders_make_one_issue_per_fingerprint() {
                     function,
                     &format!("{sender}-{n}"),
                 ));
-                let res = http
-                    .post(&url)
-                    .header("x-sentry-auth", &auth)
-                    .body(env)
-                    .send()
-                    .await
-                    .expect("send");
+                let res = poster.post(env).await;
                 assert_eq!(res.status(), 200);
             }
         }));
@@ -597,17 +589,12 @@ async fn deferred_issue_counts_catch_up_once_traffic_stops() {
     // Every batch defers its aggregates: the roll-up alone brings the issues up to date.
     let app = TestApp::spawn_with(|c| c.ingest.defer_aggregates_at = 1).await;
     let send = |function: &'static str| {
-        let (http, url, auth) = (app.http.clone(), app.envelope_url(), app.auth_header());
+        let poster = app.envelope_poster();
         async move {
             let id = new_event_id();
-            let env = event_envelope(&error_event(&id, function, "v"));
-            let res = http
-                .post(&url)
-                .header("x-sentry-auth", &auth)
-                .body(env)
-                .send()
-                .await
-                .expect("send");
+            let res = poster
+                .post(event_envelope(&error_event(&id, function, "v")))
+                .await;
             assert_eq!(res.status(), 200);
             id
         }
@@ -674,18 +661,11 @@ async fn overload_answers_429_with_retry_after() {
     .await;
     let mut tasks = Vec::new();
     for _ in 0..64 {
-        let http = app.http.clone();
-        let url = app.envelope_url();
-        let auth = app.auth_header();
+        let poster = app.envelope_poster();
         tasks.push(tokio::spawn(async move {
-            let env = event_envelope(&error_event(&new_event_id(), "f", "v"));
-            let res = http
-                .post(&url)
-                .header("x-sentry-auth", &auth)
-                .body(env)
-                .send()
-                .await
-                .expect("send");
+            let res = poster
+                .post(event_envelope(&error_event(&new_event_id(), "f", "v")))
+                .await;
             let status = res.status().as_u16();
             if status == 429 {
                 assert!(res.headers().contains_key("retry-after"));
