@@ -234,39 +234,43 @@ pub(super) async fn insert_batch(
     order.sort_by(|&a, &b| (events[a].project_id, &ids[a]).cmp(&(events[b].project_id, &ids[b])));
     let mut inserted = vec![false; n];
     let mut event_pks = vec![0_i64; n];
-    let mut stored = Vec::with_capacity(order.len());
-    if let Some(conn) = tx.postgres() {
-        let rows: Vec<EventRow<'_>> = order
-            .iter()
-            .map(|&i| EventRow {
-                event: &events[i],
-                event_id: &ids[i],
-                issue_id: issue_of[i],
-                grouping_values: &encoded.grouping_values[i],
-            })
-            .collect();
-        stored = pg_batch::insert_events(conn, &rows).await?;
-    } else {
-        for chunk in chunks(&order) {
-            let sql = format!(
-                "insert into events ({EVENT_COLUMNS}) values {} \
-                 on conflict (project_id, event_id) do nothing \
-                 returning event_pk, project_id, event_id",
-                values_list(chunk.len(), EVENT_COLUMN_COUNT)
-            );
-            let mut args = Vec::with_capacity(chunk.len() * EVENT_COLUMN_COUNT);
-            for &i in chunk {
-                push_event_args(
-                    &mut args,
-                    &events[i],
-                    &ids[i],
-                    &encoded.grouping_values[i],
-                    issue_of[i],
-                );
-            }
-            stored.extend(tx.fetch_all::<InsertedRow>(&sql, args).await?);
+    let stored = match tx.postgres() {
+        Some(conn) => {
+            let rows: Vec<EventRow<'_>> = order
+                .iter()
+                .map(|&i| EventRow {
+                    event: &events[i],
+                    event_id: &ids[i],
+                    issue_id: issue_of[i],
+                    grouping_values: &encoded.grouping_values[i],
+                })
+                .collect();
+            pg_batch::insert_events(conn, &rows).await?
         }
-    }
+        None => {
+            let mut stored = Vec::with_capacity(order.len());
+            for chunk in chunks(&order) {
+                let sql = format!(
+                    "insert into events ({EVENT_COLUMNS}) values {} \
+                     on conflict (project_id, event_id) do nothing \
+                     returning event_pk, project_id, event_id",
+                    values_list(chunk.len(), EVENT_COLUMN_COUNT)
+                );
+                let mut args = Vec::with_capacity(chunk.len() * EVENT_COLUMN_COUNT);
+                for &i in chunk {
+                    push_event_args(
+                        &mut args,
+                        &events[i],
+                        &ids[i],
+                        &encoded.grouping_values[i],
+                        issue_of[i],
+                    );
+                }
+                stored.extend(tx.fetch_all::<InsertedRow>(&sql, args).await?);
+            }
+            stored
+        }
+    };
     for row in stored {
         if let Some(&i) = first_index.get(&(row.project_id, row.event_id.as_str())) {
             inserted[i] = true;
@@ -504,31 +508,34 @@ async fn lookup_issues<'a>(
     }
     let mut found = HashMap::new();
     for ((project_id, version), hashes) in by_scope {
-        let mut rows = Vec::with_capacity(hashes.len());
-        if let Some(conn) = tx.postgres() {
-            rows = pg_batch::lookup_groupings(conn, project_id, version, &hashes).await?;
-        } else {
-            for chunk in chunks(&hashes) {
-                // One whole-key equality per hash, which any planner answers with a probe
-                // of the key index: PostgreSQL, before it took `pg_batch.rs`, planned
-                // `hash in (…)` on a young table (no statistics) as a filter over every
-                // grouping of the project, 0.5 ms per lookup at 1,000 issues.
-                let sql = (0..chunk.len())
-                    .map(|k| {
-                        format!(
-                            "select hash, issue_id from groupings \
-                             where project_id = $1 and grouping_version = $2 and hash = ${}",
-                            k + 3
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" union all ");
-                let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() + 2);
-                args.extend([project_id.into(), version.into()]);
-                args.extend(chunk.iter().map(|&h| Arg::from(h)));
-                rows.extend(tx.fetch_all::<GroupingRow>(&sql, args).await?);
+        let rows = match tx.postgres() {
+            Some(conn) => pg_batch::lookup_groupings(conn, project_id, version, &hashes).await?,
+            None => {
+                let mut rows = Vec::with_capacity(hashes.len());
+                for chunk in chunks(&hashes) {
+                    // One whole-key equality per hash, which any planner answers with a probe
+                    // of the key index: PostgreSQL, before it took `pg_batch.rs`, planned
+                    // `hash in (…)` on a young table (no statistics) as a filter over every
+                    // grouping of the project, 0.5 ms per lookup at 1,000 issues.
+                    let sql = (0..chunk.len())
+                        .map(|k| {
+                            format!(
+                                "select hash, issue_id from groupings \
+                                 where project_id = $1 and grouping_version = $2 \
+                                 and hash = ${}",
+                                k + 3
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" union all ");
+                    let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() + 2);
+                    args.extend([project_id.into(), version.into()]);
+                    args.extend(chunk.iter().map(|&h| Arg::from(h)));
+                    rows.extend(tx.fetch_all::<GroupingRow>(&sql, args).await?);
+                }
+                rows
             }
-        }
+        };
         let asked: HashSet<&'a str> = hashes.iter().copied().collect();
         for row in rows {
             // Keyed by the caller's borrowed hash, so the map can outlive the rows.
