@@ -215,6 +215,60 @@ fn event(project: i64, label: &str, offset_ms: i64) -> NewEvent {
     }
 }
 
+/// PostgreSQL must not compress the (already zstd) payloads again, nor move a typical one
+/// out to the TOAST table (migrations/postgres/0005_inline_payloads.sql).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_payloads_in_the_events_row() -> Result<()> {
+    run_postgres(|ctx: Ctx| async move {
+        let s = &ctx.store;
+        let p = project(s).await?;
+        // Random hex compresses to about half: a ~3 KB frame, over PostgreSQL's ~2 KB
+        // threshold for compressing and moving values out of the row.
+        let noise: String = (0..96)
+            .map(|_| hex::encode(rand::random::<[u8; 32]>()))
+            .collect();
+        let payload = json!({"message": "big", "extra": {"noise": noise}});
+        let mut e = event(p, "big", 0);
+        e.payload = encode_payload(&payload);
+        ensure!(
+            (2_500..8_000).contains(&e.payload.len()),
+            "payload frame is {} bytes",
+            e.payload.len()
+        );
+        insert_one(s, e.clone()).await?;
+        ensure!(s.event(p, &e.event_id).await?.payload == payload);
+
+        let mut conn = sqlx::PgConnection::connect(&ctx.url).await?;
+        let storage: i8 = sqlx::query_scalar(
+            "select attstorage from pg_attribute \
+             where attrelid = 'events'::regclass and attname = 'payload'",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        ensure!(
+            storage == b'e' as i8,
+            "payload storage is {:?}",
+            storage as u8 as char
+        );
+        let toast: String = sqlx::query_scalar(
+            "select reltoastrelid::regclass::text from pg_class where oid = 'events'::regclass",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        let toasted: i64 = sqlx::query_scalar(&format!("select count(*) from {toast}"))
+            .fetch_one(&mut conn)
+            .await?;
+        ensure!(
+            toasted == 0,
+            "{toasted} TOAST rows for one {}-byte payload",
+            e.payload.len()
+        );
+        conn.close().await?;
+        Ok(())
+    })
+    .await
+}
+
 async fn project(store: &Store) -> Result<i64> {
     Ok(store.create_project("app").await?.id)
 }
