@@ -164,57 +164,6 @@ fn migration_dirs_list_the_same_versions() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn connect_accepts_memory_and_rejects_unknown_schemes() -> Result<()> {
-    let store = Store::connect("sqlite::memory:").await?;
-    let p = project(&store).await?;
-    // Several statements on the one in-memory connection see the same database.
-    insert_one(&store, event(p, "boom", 0)).await?;
-    ensure!(store.counts(None).await? == (1, 1));
-    store.close().await;
-    match Store::connect("mysql://localhost/db").await {
-        Err(StoreError::Other(msg)) => ensure!(msg.contains("scheme"), "{msg}"),
-        other => bail!(
-            "expected an unsupported-scheme error, got {:?}",
-            other.map(|_| ())
-        ),
-    }
-    Ok(())
-}
-
-// ---- builders -------------------------------------------------------------------------
-
-fn grouping(label: &str) -> Grouping {
-    use sha2::Digest;
-    Grouping {
-        version: "v1",
-        kind: "message".to_owned(),
-        hash: hex::encode(sha2::Sha256::digest(label.as_bytes())),
-        values: vec![format!("message:{label}")],
-    }
-}
-
-/// An event of `project` grouped under `label`, at `T0 + offset_ms`.
-fn event(project: i64, label: &str, offset_ms: i64) -> NewEvent {
-    let payload = json!({"message": format!("{label} happened"), "level": "error"});
-    NewEvent {
-        project_id: project,
-        event_id: EventId::new_random(),
-        timestamp_ms: T0 + offset_ms,
-        received_ms: T0 + offset_ms + 5,
-        level: Level::Error,
-        platform: "python".to_owned(),
-        title: format!("{label} happened"),
-        culprit: Some(format!("app.{label}")),
-        release: None,
-        environment: None,
-        user_key: None,
-        tags: Vec::new(),
-        grouping: grouping(label),
-        payload: encode_payload(&payload),
-    }
-}
-
 /// PostgreSQL must not compress the (already zstd) payloads again, nor move a typical one
 /// out to the TOAST table (migrations/postgres/0005_inline_payloads.sql).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,6 +216,57 @@ async fn postgres_keeps_payloads_in_the_events_row() -> Result<()> {
         Ok(())
     })
     .await
+}
+
+#[tokio::test]
+async fn connect_accepts_memory_and_rejects_unknown_schemes() -> Result<()> {
+    let store = Store::connect("sqlite::memory:").await?;
+    let p = project(&store).await?;
+    // Several statements on the one in-memory connection see the same database.
+    insert_one(&store, event(p, "boom", 0)).await?;
+    ensure!(store.counts(None).await? == (1, 1));
+    store.close().await;
+    match Store::connect("mysql://localhost/db").await {
+        Err(StoreError::Other(msg)) => ensure!(msg.contains("scheme"), "{msg}"),
+        other => bail!(
+            "expected an unsupported-scheme error, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    Ok(())
+}
+
+// ---- builders -------------------------------------------------------------------------
+
+fn grouping(label: &str) -> Grouping {
+    use sha2::Digest;
+    Grouping {
+        version: "v1",
+        kind: "message".to_owned(),
+        hash: hex::encode(sha2::Sha256::digest(label.as_bytes())),
+        values: vec![format!("message:{label}")],
+    }
+}
+
+/// An event of `project` grouped under `label`, at `T0 + offset_ms`.
+fn event(project: i64, label: &str, offset_ms: i64) -> NewEvent {
+    let payload = json!({"message": format!("{label} happened"), "level": "error"});
+    NewEvent {
+        project_id: project,
+        event_id: EventId::new_random(),
+        timestamp_ms: T0 + offset_ms,
+        received_ms: T0 + offset_ms + 5,
+        level: Level::Error,
+        platform: "python".to_owned(),
+        title: format!("{label} happened"),
+        culprit: Some(format!("app.{label}")),
+        release: None,
+        environment: None,
+        user_key: None,
+        tags: Vec::new(),
+        grouping: grouping(label),
+        payload: encode_payload(&payload),
+    }
 }
 
 async fn project(store: &Store) -> Result<i64> {
