@@ -18,12 +18,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use super::aggregate;
 use super::checkpoint::{self, Checkpointer};
 use super::db::{is_transient_sqlite, Arg, STATEMENT_CACHE};
 use super::handoff::{Done, Job, Request, WriterHandle};
-use super::write::{insert_batch, BatchRow, BatchTx};
-use super::{now_ms, Backend, StoreError};
+use super::write::{BatchRow, BatchTx};
+use super::{Backend, StoreError};
 
 /// Page cache of the writer connection, KiB. SQLite's default (2 MiB) misses on the random
 /// `events (project_id, event_id)` index and the hot issues' tag pages after a few hundred
@@ -105,24 +104,7 @@ fn run(conn: &mut Connection, job: &Job) -> Result<Done, StoreError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(direct_error)?;
     let mut batch = DirectTx { tx };
-    let done = match job {
-        Job::Commit {
-            events,
-            encoded,
-            aggregates,
-        } => Done::Committed(run_to_completion(insert_batch(
-            &mut batch,
-            events,
-            encoded,
-            now_ms(),
-            *aggregates,
-        ))??),
-        Job::RollUp { limit } => Done::RolledUp(run_to_completion(aggregate::roll_up(
-            &mut batch,
-            *limit,
-            now_ms(),
-        ))??),
-    };
+    let done = run_to_completion(job.run_in(&mut batch))??;
     batch.tx.commit().map_err(direct_error)?;
     Ok(done)
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::aggregate::RollUp;
-use super::write::Encoded;
-use super::{Aggregates, InsertOutcome, NewEvent, StoreError};
+use super::aggregate::{self, RollUp};
+use super::write::{insert_batch, BatchTx, Encoded};
+use super::{now_ms, Aggregates, InsertOutcome, NewEvent, StoreError};
 
 /// One transaction for a writer thread.
 pub(super) enum Job {
@@ -21,6 +21,22 @@ pub(super) enum Job {
     RollUp {
         limit: usize,
     },
+}
+
+impl Job {
+    /// Does the job's work in `tx`, which the writer thread begins and commits.
+    pub(super) async fn run_in(&self, tx: &mut impl BatchTx) -> Result<Done, StoreError> {
+        Ok(match self {
+            Job::Commit {
+                events,
+                encoded,
+                aggregates,
+            } => Done::Committed(insert_batch(tx, events, encoded, now_ms(), *aggregates).await?),
+            Job::RollUp { limit } => {
+                Done::RolledUp(aggregate::roll_up(tx, *limit, now_ms()).await?)
+            }
+        })
+    }
 }
 
 /// What a [`Job`] did.

@@ -14,11 +14,9 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use super::aggregate;
 use super::db::{Pool, STATEMENT_CACHE};
 use super::handoff::{Done, Job, Request, WriterHandle};
-use super::write::insert_batch;
-use super::{now_ms, StoreError, ACQUIRE_TIMEOUT};
+use super::{StoreError, ACQUIRE_TIMEOUT};
 
 /// Starts the thread with a pool of up to `connections` connections to `options` (opened on
 /// first use, on the thread's runtime, whose reactor then serves them). Returns the handle
@@ -86,16 +84,7 @@ async fn serve(pool: Pool, mut inbox: mpsc::UnboundedReceiver<Request>) {
 
 async fn run(pool: &Pool, job: Job) -> Result<Done, StoreError> {
     let mut tx = pool.begin_write().await?;
-    let done = match job {
-        Job::Commit {
-            events,
-            encoded,
-            aggregates,
-        } => Done::Committed(insert_batch(&mut tx, &events, &encoded, now_ms(), aggregates).await?),
-        Job::RollUp { limit } => {
-            Done::RolledUp(aggregate::roll_up(&mut tx, limit, now_ms()).await?)
-        }
-    };
+    let done = job.run_in(&mut tx).await?;
     tx.commit().await?;
     Ok(done)
 }

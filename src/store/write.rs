@@ -10,9 +10,9 @@
 //! SQLite) and on the SQLite writer thread's own connection (`direct.rs`), through
 //! [`BatchTx`].
 //!
-//! 1. **Groupings**, by `(project_id, grouping_version, hash)`: look all hashes up in
-//!    `in (…)` queries; for each new one create the issue, then `insert … on conflict do
-//!    nothing` the grouping row. If a concurrent transaction committed the same hash first
+//! 1. **Groupings**, by `(project_id, grouping_version, hash)`: look all hashes up, one
+//!    whole-key probe per hash; for each new one create the issue, then `insert … on
+//!    conflict do nothing` the grouping row. If a concurrent transaction committed the same hash first
 //!    (PostgreSQL makes our insert wait for it), delete our still-invisible issue and join
 //!    theirs: one issue, no orphan.
 //! 2. **Events**, by `(project_id, event_id)`: multi-row `insert … on conflict do nothing
