@@ -29,23 +29,29 @@ sample_rss "$SERVER_PID" "$WORK/rss.txt"
 RSS_IDLE="$(awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status")"
 
 log "burst: $EVENTS events, $ISSUES issues, $CONCURRENCY connections -> $DSN"
+CPU_BEFORE="$(cpu_ticks "$SERVER_PID")"
 rc=0
 "$BENCH" --dsn "$DSN" --token "$TOKEN" --events "$EVENTS" --issues "$ISSUES" \
   --concurrency "$CONCURRENCY" "${EXTRA[@]}" >"$WORK/bench.json" || rc=$?
 [ -s "$WORK/bench.json" ] || die "errata-bench produced no report (exit $rc)"
+CPU_AFTER="$(cpu_ticks "$SERVER_PID")"
 sleep 1.5 # one more RSS sample after the load
 METRICS="$(metrics_summary "$PORT")"
 
 python3 - "$WORK/bench.json" "$(rss_summary "$WORK/rss.txt")" "$RSS_IDLE" "$(machine_json)" \
-  "$(du -sk "$WORK/db" | cut -f1)" "$METRICS" <<'PY'
+  "$(du -sk "$WORK/db" | cut -f1)" "$METRICS" "$((CPU_AFTER - CPU_BEFORE))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 bench = json.load(open(sys.argv[1]))
+cpu_s = int(sys.argv[7]) / int(sys.argv[8])
+stored = bench.get("accepted") or 0
 print(json.dumps({
     "scenario": "burst",
     "machine": json.loads(sys.argv[4]),
     "bench": bench,
     "server_rss": {"before_load_mb": round(int(sys.argv[3]) / 1024, 1), **json.loads(sys.argv[2])},
     "database_mb": round(int(sys.argv[5]) / 1024, 1),
+    "server_cpu_s": round(cpu_s, 2),
+    "server_cpu_us_per_event": round(cpu_s * 1e6 / stored, 1) if stored else None,
     "server_metrics": json.loads(sys.argv[6]),
 }, indent=2))
 PY

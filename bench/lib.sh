@@ -66,7 +66,8 @@ bench_init() {
       || die "build failed"
   fi
   local target="${CARGO_TARGET_DIR:-$ROOT/target}"
-  ERRATA="$target/$dir/errata"
+  # ERRATA_BIN runs another build's server against this build's generator (bench/ab.sh).
+  ERRATA="${ERRATA_BIN:-$target/$dir/errata}"
   BENCH="$target/$dir/errata-bench"
   [ -x "$ERRATA" ] && [ -x "$BENCH" ] || die "binaries not found under $target/$dir"
 }
@@ -116,6 +117,7 @@ dsn_from_output() {
 # DSN (a project's) and TOKEN (for the read API).
 start_sqlite_server() {
   PORT="$(free_port)"
+  mkdir -p "$WORK/db"
   DB="sqlite://$WORK/db/errata.db"
   start_server server "$DB" "$PORT" "$@"
   DSN="$(dsn_from_output server)"
@@ -125,6 +127,11 @@ start_sqlite_server() {
 # token DATABASE_URL: a read-API token.
 make_token() {
   DATABASE_URL="$1" RUST_LOG=error "$ERRATA" token create 2>>"$WORK/cli.log" | tail -n1
+}
+
+# cpu_ticks PID: user + system CPU of a process so far, in clock ticks (getconf CLK_TCK).
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
 # sample_rss PID FILE: appends "seconds_since_start rss_kb" every second while PID lives.

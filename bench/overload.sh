@@ -35,7 +35,9 @@ while [ $# -gt 0 ]; do
 done
 
 bench_init
-start_sqlite_server ERRATA_QUEUE_CAPACITY="$QUEUE"
+# All connections come from 127.0.0.1: let that one address take the whole queue, as this
+# scenario measures overload, not the per-address share (bench/attack.sh does).
+start_sqlite_server ERRATA_QUEUE_CAPACITY="$QUEUE" ERRATA_MAX_PER_ADDRESS="${ERRATA_MAX_PER_ADDRESS:-$QUEUE}"
 sample_rss "$SERVER_PID" "$WORK/rss.txt"
 
 if [ -z "$SUSTAINABLE" ]; then

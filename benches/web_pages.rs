@@ -86,7 +86,7 @@ fn issue_of(n: usize, issues: usize) -> usize {
 
 async fn seed(store: &Store, project_id: i64, issues: usize, events: usize) -> anyhow::Result<()> {
     let payloads: Vec<Vec<u8>> = (0..16).map(payload).collect();
-    let now = errata_server::timefmt::now_ms();
+    let now = errata_server::clock::system_now_ms();
     let span = 30 * 24 * HOUR_MS;
     let started = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);

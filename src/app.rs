@@ -1,7 +1,6 @@
 //! Application assembly: shared state, the router, and serving with graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -9,9 +8,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::keys::KeyCache;
 use crate::ingest::Writer;
+use crate::jobs::{Jobs, Runner};
 use crate::store::Store;
 use crate::{api, http, ingest, telemetry};
 
@@ -28,20 +29,37 @@ pub struct AppState {
     pub keys: KeyCache,
     /// Prometheus exposition.
     pub metrics: PrometheusHandle,
+    /// "Now" for everything driven by time (a manual clock in tests).
+    pub clock: Clock,
+    /// What the envelope item handlers keep between requests.
+    pub items: Arc<ingest::ItemState>,
+    /// The maintenance jobs (`run_now` for a pass asked for by a person or a test).
+    pub jobs: Jobs,
+    /// Data lifecycle: rate limits and discarded hashes in memory, the disk budget's state.
+    pub retention: Arc<crate::retention::Retention>,
+    /// Ingest places per client address and the bytes-in-flight budget.
+    pub gate: Arc<ingest::Gate>,
+    /// Storage outages as ingestion sees them (logs, `/readyz`).
+    pub outage: Arc<ingest::Outage>,
 }
 
-/// A running application's state plus its background tasks, which [`serve`] drains at
-/// shutdown.
+/// A running application's state plus its background tasks and maintenance jobs, which
+/// [`serve`] drains at shutdown.
 pub struct App {
     /// The state handed to handlers.
     pub state: AppState,
     tasks: JoinSet<()>,
-    notifier: Option<crate::notify::NotifierHandle>,
 }
 
 impl App {
-    /// Starts the background writer over `store`.
+    /// Starts the background writer over `store`, on the system clock.
     pub fn new(config: Config, store: Store) -> App {
+        App::with_clock(config, store, Clock::system())
+    }
+
+    /// [`App::new`] with the clock that time-driven work reads (tests pass
+    /// [`Clock::manual`]).
+    pub fn with_clock(config: Config, store: Store, clock: Clock) -> App {
         let workers = config.ingest.writers.max(1);
         let (writer, tasks) = Writer::spawn(
             store.clone(),
@@ -50,15 +68,42 @@ impl App {
             workers,
             config.ingest.defer_aggregates_at,
         );
-        let notifier = spawn_notifier(&config, &store);
+        let mut jobs = Runner::new(store.clone(), clock.clone());
+        let sourcemaps = crate::artifacts::SourceMaps::new(config.releases.cache_bytes);
+        if let Some(notifier) = notifier(&config, &store) {
+            jobs.add(notifier);
+        }
+        jobs.add(crate::triage::expiry::job(store.clone()));
+        jobs.add(crate::feedback::FeedbackLinker::new(store.clone()));
+        let retention = Arc::new(crate::retention::Retention::new(store.clone()));
+        let pruning =
+            crate::retention::job(store.clone(), config.retention.clone(), retention.clone());
+        jobs.add(pruning);
+        jobs.add(crate::monitors::cron::MonitorClock::new(store.clone()));
+        jobs.add(crate::monitors::uptime::UptimeRunner::new(
+            store.clone(),
+            &config.uptime,
+        ));
+        crate::monitors::describe_metrics();
         App {
-            notifier,
             state: AppState {
                 store,
                 writer,
+                gate: Arc::new(ingest::Gate::new(
+                    &config.ingest,
+                    config.limits.max_event_bytes,
+                )),
+                outage: Arc::new(ingest::Outage::new(clock.clone())),
                 config: Arc::new(config),
                 keys: KeyCache::default(),
                 metrics: telemetry::metrics_handle(),
+                clock,
+                items: Arc::new(ingest::ItemState {
+                    sourcemaps,
+                    ..Default::default()
+                }),
+                jobs: jobs.start(),
+                retention,
             },
             tasks,
         }
@@ -67,13 +112,20 @@ impl App {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    // The ingest endpoints hold their bodies to the rate rule themselves.
+    let guard = axum::middleware::from_fn_with_state(state.clone(), http::access::guard);
+    let others = Router::new()
+        .merge(api::router().route_layer(guard.clone()))
+        .merge(crate::artifacts::api::router(&state.config).route_layer(guard))
+        .merge(http::router())
+        .merge(crate::web::router(state.clone()));
     let app = Router::new()
         .merge(ingest::router())
-        .merge(api::router())
-        .merge(http::router())
-        .merge(crate::web::router(state.clone()))
+        .merge(http::server::min_rate_layer(others, &state.config.http))
+        .fallback(crate::web::not_found)
         .with_state(state);
-    http::layers(app)
+    http::layers(http::security::hsts(app, &config))
 }
 
 /// Serves on an already bound listener until `shutdown` resolves, then finishes in-flight
@@ -83,32 +135,25 @@ pub async fn serve(
     app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let App {
-        state,
-        mut tasks,
-        notifier,
-    } = app;
-    let service = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let App { state, mut tasks } = app;
+    let jobs = state.jobs.clone();
+    let config = state.config.clone();
+    http::server::serve(listener, router(state), &config.http, shutdown).await?;
     // The router, and with it every writer handle, is gone: the writers drain and stop.
     while tasks.join_next().await.is_some() {}
-    // Everything committed now has its outbox rows; the worker finishes its round and stops.
-    if let Some(notifier) = notifier {
-        notifier.shutdown().await;
-    }
+    // Everything committed now has its outbox rows; each job finishes its pass and stops.
+    jobs.shutdown().await;
     Ok(())
 }
 
-/// Starts the notification worker unless `[notify] enabled = false`. A configuration it
-/// cannot use is logged and leaves notifications off (`errata serve` refuses it earlier).
-fn spawn_notifier(config: &Config, store: &Store) -> Option<crate::notify::NotifierHandle> {
+/// The notification worker unless `[notify] enabled = false`. A configuration it cannot use
+/// is logged and leaves notifications off (`errata serve` refuses it earlier).
+fn notifier(config: &Config, store: &Store) -> Option<crate::notify::Notifier> {
     if !config.notify.enabled {
         return None;
     }
     match crate::notify::Notifier::new(store.clone(), config) {
-        Ok(n) => Some(n.spawn()),
+        Ok(n) => Some(n),
         Err(e) => {
             tracing::error!(error = %e, "notifications disabled");
             None

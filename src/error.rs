@@ -14,6 +14,9 @@ pub struct ApiError {
     detail: String,
     causes: Vec<String>,
     retry_after: Option<u64>,
+    /// `<categories>:<scope>[:<reason>]` of `X-Sentry-Rate-Limits`, sent with 429s (which
+    /// SDKs obey), e.g. `:key:overloaded` or `error:project`.
+    limits: Option<&'static str>,
 }
 
 impl ApiError {
@@ -23,7 +26,15 @@ impl ApiError {
             detail: detail.into(),
             causes: Vec::new(),
             retry_after: None,
+            limits: None,
         }
+    }
+
+    /// An error with the given status and message, for error families that choose their own
+    /// status (such as `IngestError`). 5xx messages are shown to the client: use
+    /// [`ApiError::unavailable`] or [`ApiError::internal`] for those.
+    pub fn with_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self::new(status, detail)
     }
 
     /// 400: malformed input.
@@ -58,11 +69,40 @@ impl ApiError {
 
     /// 429: overloaded; the SDK should come back after `retry_after` seconds.
     pub fn overloaded(retry_after: u64) -> Self {
-        let mut e = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
+        Self::too_many_requests(
             "server is busy: the ingest queue is full, retry later",
+            retry_after,
+        )
+    }
+
+    /// 429 with the given message: `Retry-After` and `X-Sentry-Rate-Limits` of `retry_after`
+    /// seconds.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
+        e.retry_after = Some(retry_after.max(1));
+        // Empty category list = all categories (sentry-protocol.md 3.3).
+        e.limits = Some(":key:overloaded");
+        e
+    }
+
+    /// 503 with `Retry-After`, for an outage its caller has logged already (ingestion logs
+    /// a change of state once, then a summary a minute, not a line per refused request).
+    pub fn unavailable_retry_after(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage is unavailable, retry later",
         );
         e.retry_after = Some(retry_after.max(1));
+        e
+    }
+
+    /// 429: over a quota; `limits` is the `<categories>:<scope>[:<reason>]` of
+    /// `X-Sentry-Rate-Limits` (sentry-protocol.md 3.3), e.g. `error:project` for a project's
+    /// rate limit on events.
+    pub fn rate_limited(retry_after: u64, limits: &'static str, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
+        e.retry_after = Some(retry_after.max(1));
+        e.limits = Some(limits);
         e
     }
 
@@ -143,8 +183,9 @@ impl IntoResponse for ApiError {
         }
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            // Empty category list = all categories (sentry-protocol.md 3.3).
-            if let Ok(v) = HeaderValue::from_str(&format!("{secs}::key:overloaded")) {
+        }
+        if let (Some(secs), Some(limits)) = (self.retry_after, self.limits) {
+            if let Ok(v) = HeaderValue::from_str(&format!("{secs}:{limits}")) {
                 h.insert("x-sentry-rate-limits", v);
             }
         }

@@ -61,6 +61,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                         Matcher::Full("errata_batch_size".into()),
                         &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
                     )
+                })
+                // Maintenance passes (src/jobs) take from milliseconds to minutes; a full
+                // name wins over the `_seconds` suffix.
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("errata_job_duration_seconds".into()),
+                        &[0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0],
+                    )
                 });
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),

@@ -11,11 +11,6 @@ pub fn rfc3339_ms(ms: i64) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// Current time in epoch milliseconds.
-pub fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

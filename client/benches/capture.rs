@@ -1,7 +1,8 @@
 //! Cost on the calling thread of errata's operations beside the same operations of the
 //! `sentry` crate, both with a transport that discards envelopes.
 //!
-//! `cargo bench -p errata --bench capture`
+//! `cargo bench -p errata --bench capture` (add `--features auto-locals` for the
+//! `errata+auto-locals` rows: the same captures with the stack copy of auto-locals).
 //!
 //! Errata benches run first; its guard is dropped before sentry is initialised, so sentry's
 //! panic hook (chained after errata's) only pays errata's one atomic load for a disabled SDK.
@@ -58,9 +59,12 @@ impl sentry::Transport for NoopSentry {
 }
 
 fn errata_options() -> errata::ClientOptions {
-    errata::ClientOptions::new()
+    let o = errata::ClientOptions::new()
         .transport(|_| Arc::new(NoopErrata))
-        .shutdown_timeout(Duration::from_secs(5))
+        .shutdown_timeout(Duration::from_secs(5));
+    #[cfg(feature = "auto-locals")]
+    let o = o.auto_locals(false);
+    o
 }
 
 fn sentry_options() -> sentry::ClientOptions {
@@ -165,6 +169,33 @@ fn errata_benches(c: &mut Criterion) {
     drop(guard);
 }
 
+/// The captures again with auto-locals on: the calling thread's extra cost is the stack copy.
+#[cfg(feature = "auto-locals")]
+fn errata_auto_locals_benches(c: &mut Criterion) {
+    const ID: &str = "errata+auto-locals";
+    let guard = errata::init(errata_options().auto_locals(true));
+    let err = app_error();
+    let mut g = c.benchmark_group("capture_error");
+    g.bench_function(ID, |b| b.iter(|| errata::capture_error(black_box(&err))));
+    g.finish();
+    guard.flush(Duration::from_secs(10));
+
+    let mut g = c.benchmark_group("capture_message");
+    g.bench_function(ID, |b| {
+        b.iter(|| errata::capture_message(black_box("cache miss"), errata::Level::Warning))
+    });
+    g.finish();
+    guard.flush(Duration::from_secs(10));
+
+    let mut g = c.benchmark_group("panic_caught");
+    g.bench_function(ID, |b| {
+        b.iter_custom(|iters| panics_on_worker_thread(iters, errata_panicking))
+    });
+    g.finish();
+    guard.flush(Duration::from_secs(10));
+    drop(guard);
+}
+
 fn sentry_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("init");
     g.bench_function("sentry", |b| {
@@ -223,6 +254,8 @@ fn main() {
         .sample_size(20)
         .configure_from_args();
     errata_benches(&mut c);
+    #[cfg(feature = "auto-locals")]
+    errata_auto_locals_benches(&mut c);
     sentry_benches(&mut c);
     c.final_summary();
 }

@@ -20,16 +20,56 @@ const MAX_LINE_LEN: usize = 300;
 #[derive(Clone, Debug, Default)]
 pub struct RawStack {
     pub(crate) ips: Vec<usize>,
+    /// Each frame's stack pointer, parallel to `ips` (auto-locals only).
+    #[cfg(feature = "auto-locals")]
+    pub(crate) sps: Vec<usize>,
+    /// The stack above this function's frame, copied for the worker (auto-locals only).
+    #[cfg(feature = "auto-locals")]
+    pub(crate) copy: Option<Box<crate::autolocals::StackCopy>>,
 }
 
 impl RawStack {
-    /// Walks the current thread's stack (no symbol resolution).
+    /// Walks the current thread's stack (no symbol resolution); with auto-locals enabled also
+    /// copies the live part of the stack, from this frame up to the oldest frame.
     #[inline(never)]
     pub(crate) fn capture() -> RawStack {
         let mut ips = Vec::with_capacity(48);
-        crate::locals::erased::trace_ips(&mut ips, MAX_FRAMES);
-        RawStack { ips }
+        #[cfg(feature = "auto-locals")]
+        {
+            let budget = crate::autolocals::stack_budget();
+            if budget > 0 {
+                let mut sps = Vec::with_capacity(48);
+                crate::locals::erased::trace_ips(&mut ips, Some(&mut sps), MAX_FRAMES);
+                // Everything from this local up is alive until this function returns: the
+                // callers' frames and the registers this frame saved for them.
+                let marker = 0u8;
+                let start = std::hint::black_box(std::ptr::addr_of!(marker)) as usize;
+                let copy = crate::autolocals::StackCopy::take(start, &sps, budget);
+                return RawStack {
+                    ips,
+                    sps,
+                    copy: Some(Box::new(copy)),
+                };
+            }
+        }
+        crate::locals::erased::trace_ips(&mut ips, None, MAX_FRAMES);
+        RawStack {
+            ips,
+            #[cfg(feature = "auto-locals")]
+            sps: Vec::new(),
+            #[cfg(feature = "auto-locals")]
+            copy: None,
+        }
     }
+}
+
+/// Where a resolved frame comes from in a [`RawStack`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrameOrigin {
+    /// Index into `RawStack::ips`.
+    pub(crate) index: usize,
+    /// Inlining depth at that address, 0 being the innermost (inlined) function.
+    pub(crate) depth: usize,
 }
 
 /// What to cut from the newest end of a stack.
@@ -132,13 +172,16 @@ impl Resolver {
         syms
     }
 
-    /// Resolves a raw stack into protocol frames, oldest first.
-    pub(crate) fn resolve(&mut self, raw: &RawStack, trim: Trim) -> Stacktrace {
+    /// Resolves a raw stack into protocol frames, oldest first, and says for each frame kept
+    /// where it came from: the index of its address in `raw.ips` and its inlining depth there.
+    pub(crate) fn resolve(&mut self, raw: &RawStack, trim: Trim) -> (Stacktrace, Vec<FrameOrigin>) {
         // Newest first while building, reversed at the end.
         let mut frames: Vec<Frame> = Vec::with_capacity(raw.ips.len());
-        for &ip in &raw.ips {
+        let mut origins: Vec<FrameOrigin> = Vec::with_capacity(raw.ips.len());
+        for (index, &ip) in raw.ips.iter().enumerate() {
             let syms = self.resolve_ip(ip);
-            for s in syms.iter() {
+            for (depth, s) in syms.iter().enumerate() {
+                origins.push(FrameOrigin { index, depth });
                 frames.push(Frame {
                     function: s.function.clone(),
                     abs_path: s.path.as_ref().map(|p| p.to_string_lossy().into_owned()),
@@ -153,9 +196,13 @@ impl Resolver {
             Trim::Panic => {
                 // The machinery sits between the first frame outside std/SDK and the hook;
                 // older `std::panicking::*` frames (catch_unwind) must survive.
+                let sdk = sdk_frames(&frames);
                 let boundary = frames
                     .iter()
-                    .position(|f| !is_runtime_frame(f.function.as_deref().unwrap_or("")))
+                    .zip(sdk)
+                    .position(|(f, sdk)| {
+                        !(sdk || is_runtime_frame(f.function.as_deref().unwrap_or("")))
+                    })
                     .unwrap_or(frames.len());
                 frames[..boundary]
                     .iter()
@@ -165,13 +212,21 @@ impl Resolver {
             }
             Trim::Capture => sdk_prefix_len(&frames),
         };
-        frames.drain(..cut.min(frames.len()));
-        frames.retain(|f| !is_sdk_frame(f.function.as_deref().unwrap_or("")));
+        let cut = cut.min(frames.len());
+        frames.drain(..cut);
+        origins.drain(..cut);
+        let (frames, mut origins): (Vec<Frame>, Vec<FrameOrigin>) = frames
+            .into_iter()
+            .zip(origins)
+            .filter(|(f, _)| !is_sdk_frame(f.function.as_deref().unwrap_or("")))
+            .unzip();
+        let mut frames = frames;
         frames.reverse();
+        origins.reverse();
         for f in &mut frames {
             self.finish_frame(f);
         }
-        Stacktrace { frames }
+        (Stacktrace { frames }, origins)
     }
 
     fn finish_frame(&mut self, f: &mut Frame) {
@@ -328,14 +383,39 @@ fn is_runtime_frame(func: &str) -> bool {
             .any(|p| f.starts_with(p))
 }
 
-/// Leading frames (newest end) that are the SDK or unresolvable stack-walk internals.
-fn sdk_prefix_len(frames: &[Frame]) -> usize {
+/// Which frames are the SDK's. Debug info with line tables only names inlined functions
+/// without their path (`trace`, not `backtrace::backtrace::libunwind::trace`): an unqualified
+/// frame at the address of an SDK frame (the function it was inlined into) is the SDK's too.
+fn sdk_frames(frames: &[Frame]) -> Vec<bool> {
+    let named: Vec<bool> = frames
+        .iter()
+        .map(|f| is_sdk_frame(f.function.as_deref().unwrap_or("")))
+        .collect();
+    let sdk_addrs: Vec<&str> = frames
+        .iter()
+        .zip(&named)
+        .filter(|(_, sdk)| **sdk)
+        .filter_map(|(f, _)| f.instruction_addr.as_deref())
+        .collect();
     frames
         .iter()
-        .position(|f| {
-            let func = f.function.as_deref().unwrap_or("");
-            !(func.is_empty() || is_sdk_frame(func))
+        .zip(&named)
+        .map(|(f, &sdk)| {
+            sdk || !f.function.as_deref().unwrap_or("").contains("::")
+                && f.instruction_addr
+                    .as_deref()
+                    .is_some_and(|a| sdk_addrs.contains(&a))
         })
+        .collect()
+}
+
+/// Leading frames (newest end) that are the SDK or unresolvable stack-walk internals.
+fn sdk_prefix_len(frames: &[Frame]) -> usize {
+    let sdk = sdk_frames(frames);
+    frames
+        .iter()
+        .zip(sdk)
+        .position(|(f, sdk)| !(f.function.as_deref().unwrap_or("").is_empty() || sdk))
         .unwrap_or(0)
 }
 
@@ -369,6 +449,25 @@ mod tests {
         assert!(r.is_in_app(&mk("tokio_app::main::{{closure}}", "/src/app/main.rs")));
         assert!(!r.is_in_app(&mk("tokio::runtime::park", "/src/tokio/park.rs")));
         assert!(!r.is_in_app(&mk("__libc_start_call_main", "./csu/libc-start.c")));
+    }
+
+    #[test]
+    fn unqualified_frames_inlined_into_the_sdk_are_trimmed() {
+        let mk = |func: &str, addr: &str| Frame {
+            function: Some(func.into()),
+            instruction_addr: Some(addr.into()),
+            ..Frame::default()
+        };
+        // Newest first, as `resolve` builds them; line-tables-only names for inlined frames.
+        let frames = [
+            mk("trace", "0x10"),
+            mk("backtrace::backtrace::trace_unsynchronized", "0x10"),
+            mk("errata::backtrace::RawStack::capture", "0x20"),
+            mk("helper", "0x30"),
+            mk("app::run", "0x30"),
+            mk("main", "0x40"),
+        ];
+        assert_eq!(sdk_prefix_len(&frames), 3, "app's inlined `helper` stays");
     }
 
     #[test]

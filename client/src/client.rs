@@ -118,6 +118,10 @@ impl Client {
             }
         });
         if worker.is_some() {
+            #[cfg(feature = "auto-locals")]
+            if !crate::autolocals::enable(options.auto_locals_stack) {
+                options.auto_locals_stack = 0;
+            }
             ACTIVE_CLIENTS.fetch_add(1, Ordering::SeqCst);
             MAX_BREADCRUMBS.store(options.max_breadcrumbs, Ordering::Relaxed);
             crate::contexts::mark_start();
@@ -232,6 +236,10 @@ impl Drop for Client {
         if let Some(w) = &self.worker {
             w.close(self.options.shutdown_timeout);
             ACTIVE_CLIENTS.fetch_sub(1, Ordering::SeqCst);
+            #[cfg(feature = "auto-locals")]
+            if self.options.auto_locals_stack > 0 {
+                crate::autolocals::disable();
+            }
         }
     }
 }
@@ -245,8 +253,13 @@ struct Processor {
     server_name: Option<String>,
     env_allowlist: Vec<String>,
     secret_names: Vec<String>,
+    #[cfg(feature = "auto-locals")]
+    max_value_length: usize,
     before_send: Option<crate::options::BeforeSend>,
     debug: bool,
+    /// Present when auto-locals is on for this client.
+    #[cfg(feature = "auto-locals")]
+    auto_locals: Option<crate::autolocals::Evaluator>,
 }
 
 impl Processor {
@@ -259,8 +272,66 @@ impl Processor {
             server_name: o.server_name.as_deref().map(str::to_owned),
             env_allowlist: o.env_allowlist.clone(),
             secret_names: o.secret_names.clone(),
+            #[cfg(feature = "auto-locals")]
+            max_value_length: o.max_value_length,
             before_send: o.before_send.clone(),
             debug: o.debug,
+            #[cfg(feature = "auto-locals")]
+            auto_locals: (o.auto_locals_stack > 0)
+                .then(|| crate::autolocals::Evaluator::start(o.auto_locals_stack)),
+        }
+    }
+
+    /// Adds each frame's variables from debug info (explicit values of the same name stay)
+    /// and the reasons values are missing to the event's `errors`.
+    #[cfg(feature = "auto-locals")]
+    fn attach_auto_locals(
+        &mut self,
+        raw: &RawStack,
+        origins: &[crate::backtrace::FrameOrigin],
+        frames: &mut [crate::protocol::Frame],
+        event: &mut Event,
+    ) {
+        let Some(evaluator) = self.auto_locals.as_mut() else {
+            return;
+        };
+        // A panic's hook waits for this event while the debug info loads (its heap values
+        // die with the unwinding), so it may wait as long; other events are not held up.
+        let panicked = event.exception.values.iter().any(|e| {
+            e.mechanism
+                .as_ref()
+                .is_some_and(|m| m.ty == "panic" && m.handled == Some(false))
+        });
+        let load_wait = if panicked {
+            crate::autolocals::PANIC_WAIT_WHILE_LOADING
+        } else {
+            crate::autolocals::LOAD_WAIT
+        };
+        let outcome = evaluator.evaluate(
+            raw,
+            origins,
+            frames,
+            &self.secret_names,
+            self.max_value_length,
+            load_wait,
+        );
+        for (frame, vars) in frames.iter_mut().zip(outcome.vars) {
+            for (name, value) in vars {
+                crate::locals::set_var(
+                    frame,
+                    name,
+                    Value::String(value),
+                    crate::locals::VarsSource::DebugInfo,
+                );
+            }
+        }
+        for reason in outcome.errors {
+            if self.debug {
+                eprintln!("[errata] auto-locals: {reason}");
+            }
+            event
+                .errors
+                .push(serde_json::json!({"type": "auto_locals", "reason": reason}));
         }
     }
 
@@ -272,8 +343,13 @@ impl Processor {
         } = p;
         let mut unmatched = locals;
         if let Some((target, raw, trim)) = stack {
-            let mut st = self.resolver.resolve(&raw, trim);
+            let (mut st, origins) = self.resolver.resolve(&raw, trim);
+            // Explicit values first: they win over debug-info values of the same name.
             unmatched = crate::locals::attach_to_frames(&mut st.frames, unmatched);
+            #[cfg(feature = "auto-locals")]
+            self.attach_auto_locals(&raw, &origins, &mut st.frames, &mut event);
+            #[cfg(not(feature = "auto-locals"))]
+            let _ = origins;
             match target {
                 StackTarget::Exception(i) => {
                     if let Some(exc) = event.exception.values.get_mut(i) {

@@ -77,6 +77,11 @@ impl Dsn {
         )
     }
 
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
     /// The DSN as given (including any deprecated secret).
     pub fn as_str(&self) -> &str {
         &self.raw

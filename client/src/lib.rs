@@ -38,6 +38,11 @@
 //! Frames need debug info for file names and line numbers (`debug = "line-tables-only"` is
 //! enough in release profiles); locals need it for matching frames to functions.
 //!
+//! # Cron monitors
+//!
+//! [`monitor`] wraps a scheduled job in `in_progress` and `ok`/`error` check-ins, so the
+//! server notices a job that stopped running or runs too long; [`check_in`] sends one.
+//!
 //! # Features
 //!
 //! * `log` – [`integrations::log::ErrataLogger`]: log records become breadcrumbs.
@@ -46,10 +51,14 @@
 //! * `anyhow` – [`capture_anyhow`], using anyhow's backtrace when it captured one.
 //! * `test` – [`test`]: a capturing transport for tests.
 //! * `tls` – HTTPS for the transport.
+//! * `auto-locals` – [`autolocals`]: every frame's local variables read from the binary's
+//!   debug info, no macro needed (Linux x86_64/aarch64).
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "auto-locals")]
+pub mod autolocals;
 pub mod backtrace;
 pub mod breadcrumbs;
 pub mod client;
@@ -58,6 +67,7 @@ pub mod dsn;
 pub mod hub;
 pub mod integrations;
 pub mod locals;
+pub mod monitor;
 pub mod options;
 pub mod panic;
 pub mod protocol;
@@ -74,6 +84,10 @@ pub use crate::breadcrumbs::add_breadcrumb;
 pub use crate::client::Client;
 pub use crate::dsn::{Dsn, ParseDsnError};
 pub use crate::hub::{configure_global_scope, BoundFuture, Hub, HubFutureExt};
+pub use crate::monitor::{
+    check_in, monitor, CheckIn, CheckInStatus, IntervalUnit, JobOutcome, MonitorConfig,
+    MonitorSchedule,
+};
 pub use crate::options::{ClientOptions, FlushOnPanic};
 pub use crate::protocol::{Breadcrumb, Event, EventId, Level, User};
 pub use crate::scope::{breadcrumb, Scope};
@@ -121,8 +135,43 @@ impl Drop for ClientGuard {
 /// Starts the SDK: a DSN string, a [`Dsn`], or [`ClientOptions`]. Without a DSN (argument,
 /// `ERRATA_DSN` or `SENTRY_DSN`) the SDK stays disabled: no thread, no hook, every call returns
 /// at once.
+///
+/// A DSN this build cannot send to (`https://` without the `tls` feature) leaves the SDK
+/// disabled and says so on stderr, whatever `debug` says: [`try_init`] returns it as an error.
 pub fn init(options: impl Into<ClientOptions>) -> ClientGuard {
-    let options: ClientOptions = options.into();
+    match try_init(options) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("[errata] SDK disabled: {e}");
+            ClientGuard { client: None }
+        }
+    }
+}
+
+/// Why [`try_init`] refused to start the SDK.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    /// The DSN is `https://…` but this build has no TLS: events would be lost at send time.
+    #[error(
+        "the DSN is https://, but this build of errata cannot send over TLS: enable the \
+         `tls` feature of the `errata` crate (on by default; `default-features = false` \
+         turns it off)"
+    )]
+    TlsDisabled,
+}
+
+/// [`init`] that refuses, instead of starting disabled, a DSN this build cannot send to.
+/// Without a DSN the SDK starts disabled, as with [`init`]. Errors: [`InitError`].
+pub fn try_init(options: impl Into<ClientOptions>) -> Result<ClientGuard, InitError> {
+    let mut options: ClientOptions = options.into();
+    options.apply_env();
+    if let Some(e) = options.unsendable() {
+        return Err(e);
+    }
+    Ok(start(options))
+}
+
+fn start(options: ClientOptions) -> ClientGuard {
     let install_hook = options.install_panic_hook;
     let client = Client::new(options);
     if !client.is_enabled() {
@@ -406,5 +455,26 @@ mod tests {
     fn disabled_sdk_returns_nil() {
         let g = init(ClientOptions::new().dsn(""));
         assert!(!g.is_enabled());
+    }
+
+    /// Issue #20 item 4: with `tls` (the default) an https DSN is one the transport can send
+    /// to; `cargo test -p errata --no-default-features` runs the opposite case below.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn https_dsns_are_sendable_with_the_default_features() {
+        let options = ClientOptions::new().dsn("https://key@errors.example.com/1");
+        assert_eq!(options.unsendable(), None);
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn an_https_dsn_without_tls_fails_at_init_naming_the_feature() {
+        let err = try_init(ClientOptions::new().dsn("https://key@errors.example.com/1"))
+            .err()
+            .expect("refused at init");
+        assert_eq!(err, InitError::TlsDisabled);
+        assert!(err.to_string().contains("`tls` feature"), "{err}");
+        let plain = ClientOptions::new().dsn("http://key@127.0.0.1:9/1");
+        assert_eq!(plain.unsendable(), None, "plain http needs no TLS");
     }
 }

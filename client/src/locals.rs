@@ -198,10 +198,15 @@ pub mod erased {
         }
     }
 
-    /// Walks the current stack collecting instruction pointers (newest first).
-    pub(crate) fn trace_ips(out: &mut Vec<usize>, max: usize) {
+    /// Walks the current stack collecting instruction pointers (newest first) and, when
+    /// `sps` is given, each frame's stack pointer (the unwinder's CFA of the frame it called;
+    /// feature `auto-locals`).
+    pub(crate) fn trace_ips(out: &mut Vec<usize>, mut sps: Option<&mut Vec<usize>>, max: usize) {
         let mut push = |f: &backtrace::Frame| {
             out.push(f.ip() as usize);
+            if let Some(c) = sps.as_deref_mut() {
+                c.push(f.sp() as usize);
+            }
             out.len() < max
         };
         #[cfg(unix)]
@@ -242,6 +247,7 @@ pub mod erased {
                     last.vars.push((e.name.to_owned(), value));
                 }
                 _ => out.push(CapturedLocals {
+                    source: VarsSource::Locals,
                     token: e.token,
                     site_key: key,
                     function: super::clean_marker_path(e.function),
@@ -259,9 +265,57 @@ pub mod erased {
 /// The replacement for secret-looking values.
 pub const FILTERED: &str = "[Filtered]";
 
+/// Where a frame's variable came from (`frame.data.vars_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarsSource {
+    /// [`locals!`](crate::locals!).
+    Locals,
+    /// A `tracing` span's fields.
+    Tracing,
+    /// The binary's debug info (feature `auto-locals`).
+    DebugInfo,
+}
+
+impl VarsSource {
+    /// The protocol name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VarsSource::Locals => "locals",
+            VarsSource::Tracing => "tracing",
+            VarsSource::DebugInfo => "debug_info",
+        }
+    }
+}
+
+/// Sets `frame.vars[name]` unless a value is there already (the first source wins) and, with
+/// auto-locals compiled in (where sources mix), records the source in `frame.data.vars_source`.
+pub(crate) fn set_var(
+    frame: &mut crate::protocol::Frame,
+    name: String,
+    value: Value,
+    source: VarsSource,
+) {
+    if frame.vars.contains_key(&name) {
+        return;
+    }
+    if !cfg!(feature = "auto-locals") {
+        frame.vars.insert(name, value);
+        return;
+    }
+    let sources = frame
+        .data
+        .entry("vars_source".to_owned())
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Value::Object(m) = sources {
+        m.insert(name.clone(), Value::String(source.as_str().to_owned()));
+    }
+    frame.vars.insert(name, value);
+}
+
 /// Variables captured from one registration (or one tracing span), oldest first in a list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CapturedLocals {
+    pub(crate) source: VarsSource,
     pub(crate) token: u32,
     /// Identifies the call site so recursion assigns one registration per frame.
     pub(crate) site_key: usize,
@@ -373,7 +427,7 @@ pub(crate) fn attach_to_frames(
                 used.push((i, group.site_key));
                 cursor = i + 1;
                 for (k, v) in group.vars {
-                    frames[i].vars.entry(k).or_insert(v);
+                    set_var(&mut frames[i], k, v, group.source);
                 }
             }
             None => unmatched.push(group),

@@ -75,6 +75,9 @@ pub struct ClientOptions {
     pub(crate) attach_stacktrace: bool,
     pub(crate) transport: Option<TransportFactory>,
     pub(crate) install_panic_hook: bool,
+    /// Bytes of stack copied per capture for auto-locals; 0 = off.
+    #[cfg(feature = "auto-locals")]
+    pub(crate) auto_locals_stack: usize,
 }
 
 impl Default for ClientOptions {
@@ -106,6 +109,8 @@ impl Default for ClientOptions {
             attach_stacktrace: true,
             transport: None,
             install_panic_hook: true,
+            #[cfg(feature = "auto-locals")]
+            auto_locals_stack: crate::autolocals::DEFAULT_STACK_BYTES,
         }
     }
 }
@@ -314,7 +319,36 @@ impl ClientOptions {
         self
     }
 
+    /// Read every frame's local variables from the binary's debug info (feature
+    /// `auto-locals`). Default on when the feature is compiled in.
+    #[cfg(feature = "auto-locals")]
+    pub fn auto_locals(mut self, on: bool) -> Self {
+        self.auto_locals_stack = if on {
+            crate::autolocals::DEFAULT_STACK_BYTES
+        } else {
+            0
+        };
+        self
+    }
+
+    /// Bytes of the capturing thread's stack copied for auto-locals (frames beyond get no
+    /// values). Default [`DEFAULT_STACK_BYTES`](crate::autolocals::DEFAULT_STACK_BYTES),
+    /// 256 KiB; 0 turns auto-locals off.
+    #[cfg(feature = "auto-locals")]
+    pub fn auto_locals_stack_size(mut self, bytes: usize) -> Self {
+        self.auto_locals_stack = bytes;
+        self
+    }
+
     /// Fills the DSN from `ERRATA_DSN`/`SENTRY_DSN` when none was set.
+    /// Why the built-in HTTP transport could not send to this DSN: `https` on a build without
+    /// the `tls` feature. A custom transport decides for itself.
+    pub(crate) fn unsendable(&self) -> Option<crate::InitError> {
+        let https = self.dsn.as_ref().is_some_and(|d| d.scheme() == "https");
+        (https && self.transport.is_none() && !cfg!(feature = "tls"))
+            .then_some(crate::InitError::TlsDisabled)
+    }
+
     pub(crate) fn apply_env(&mut self) {
         if self.dsn.is_none() && self.dsn_error.is_none() && self.transport.is_none() {
             for var in ["ERRATA_DSN", "SENTRY_DSN"] {

@@ -106,6 +106,12 @@ fn capture_panic(
             }
         };
         let timeout = opts.shutdown_timeout;
+        #[cfg(feature = "auto-locals")]
+        let timeout = if opts.auto_locals_stack > 0 {
+            crate::autolocals::panic_wait(timeout)
+        } else {
+            timeout
+        };
         wait.then_some((client, timeout))
     })
 }

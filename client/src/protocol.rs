@@ -176,6 +176,11 @@ pub struct Frame {
     /// Local variables: name → `Debug` form (possibly truncated or `[Filtered]`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, Value>,
+    /// Frame annotations. With the `auto-locals` feature, `vars_source` maps each variable in
+    /// `vars` to where its value came from: `"locals"` (`locals!`), `"tracing"` (span fields)
+    /// or `"debug_info"`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, Value>,
     /// Instruction address as `0x…`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instruction_addr: Option<String>,
@@ -345,6 +350,9 @@ impl Default for SdkInfo {
         if cfg!(feature = "anyhow") {
             integrations.push("anyhow");
         }
+        if cfg!(feature = "auto-locals") {
+            integrations.push("auto-locals");
+        }
         SdkInfo {
             name: "errata.rust",
             version: env!("CARGO_PKG_VERSION"),
@@ -406,6 +414,10 @@ pub struct Event {
     /// Grouping override.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fingerprint: Vec<String>,
+    /// What the SDK could not do for this event (Sentry's event `errors`: objects with a
+    /// `type`, e.g. `{"type": "auto_locals", "reason": "…"}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Value>,
     /// SDK info.
     pub sdk: SdkInfo,
 }
@@ -431,6 +443,7 @@ impl Default for Event {
             tags: BTreeMap::new(),
             extra: BTreeMap::new(),
             fingerprint: Vec::new(),
+            errors: Vec::new(),
             sdk: SdkInfo::default(),
         }
     }
@@ -463,6 +476,8 @@ pub enum ItemType {
     Event,
     /// Dropped-data statistics.
     ClientReport,
+    /// A cron monitor's check-in ([`crate::monitor`]).
+    CheckIn,
 }
 
 impl ItemType {
@@ -471,6 +486,7 @@ impl ItemType {
         match self {
             ItemType::Event => "event",
             ItemType::ClientReport => "client_report",
+            ItemType::CheckIn => "check_in",
         }
     }
 
@@ -479,6 +495,7 @@ impl ItemType {
         match self {
             ItemType::Event => "error",
             ItemType::ClientReport => "internal",
+            ItemType::CheckIn => "monitor",
         }
     }
 }

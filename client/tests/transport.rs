@@ -14,10 +14,14 @@ fn client_for(
     server_dsn: &str,
     f: impl FnOnce(ClientOptions) -> ClientOptions,
 ) -> std::sync::Arc<Client> {
-    Client::new(f(ClientOptions::new()
+    let options = ClientOptions::new()
         .dsn(server_dsn)
         .retry_backoff(Duration::from_millis(50))
-        .shutdown_timeout(Duration::from_millis(500))))
+        .shutdown_timeout(Duration::from_millis(500));
+    // These tests time deliveries; loading debug info would delay the first event.
+    #[cfg(feature = "auto-locals")]
+    let options = options.auto_locals(false);
+    Client::new(f(options))
 }
 
 fn capture_with(client: &std::sync::Arc<Client>, msg: &str) -> errata::EventId {

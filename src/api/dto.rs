@@ -7,7 +7,8 @@ use crate::timefmt::rfc3339_ms;
 
 /// An issue: `id, project_id, title, culprit, level, status, first_seen, last_seen (RFC 3339),
 /// count, user_count, is_regression, fingerprint (hex), last_release, environments,
-/// grouping_kind`.
+/// grouping_kind, assignee` (the assignee's e-mail or null), `status_details` (`{}` or the
+/// condition, `crate::triage::StatusDetails::wire`).
 pub fn issue_json(i: &Issue) -> Value {
     json!({
         "id": i.id,
@@ -25,6 +26,8 @@ pub fn issue_json(i: &Issue) -> Value {
         "last_release": i.last_release,
         "environments": i.environments,
         "grouping_kind": i.grouping_kind,
+        "assignee": i.assignee.as_ref().map(|a| a.email.as_str()),
+        "status_details": i.status_details.as_ref().map_or_else(|| json!({}), |d| d.wire()),
     })
 }
 
@@ -46,11 +49,11 @@ pub fn event_summary_json(e: &EventSummary) -> Value {
 /// event: <normalized event JSON>}`.
 pub fn stored_event_json(e: &StoredEvent) -> Value {
     json!({
-        "event_id": e.event_id,
-        "project_id": e.project_id,
-        "issue_id": e.issue_id,
-        "timestamp": rfc3339_ms(e.timestamp_ms),
-        "received": rfc3339_ms(e.received_ms),
+        "event_id": e.summary.event_id,
+        "project_id": e.summary.project_id,
+        "issue_id": e.summary.issue_id,
+        "timestamp": rfc3339_ms(e.summary.timestamp_ms),
+        "received": rfc3339_ms(e.summary.received_ms),
         "grouping": {
             "version": e.grouping_version,
             "kind": e.grouping_kind,

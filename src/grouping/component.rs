@@ -1,24 +1,21 @@
 //! The default grouping component (sentry-protocol.md 7.4.1 step 2): exception, threads,
 //! legacy stacktrace, message, fallback — the first that yields values wins.
 
-use serde_json::Value;
-
-use super::exception::{event_exceptions, exception_values, interface_values, select_exceptions};
-use super::in_app::is_truthy;
+use super::exception::{exception_values, select_exceptions};
 use super::message::normalize_message;
-use super::py_str;
 use super::stack::stack_values;
+use crate::event::{EventView, Exception, Stacktrace, Thread};
 
 /// Kind and contributing values of the default component.
-pub fn default_component(event: &Value) -> (&'static str, Vec<String>) {
-    let platform = event_platform(event);
+pub fn default_component(event: &EventView<'_>) -> (&'static str, Vec<String>) {
+    let platform = event.platform();
     if let Some(found) = exception_component(event, platform) {
         return found;
     }
     if let Some(found) = threads_component(event, platform) {
         return found;
     }
-    if let Some(st) = event.get("stacktrace").filter(|s| is_truthy(Some(s))) {
+    if let Some(st) = event.stacktrace() {
         if let Some(found) = app_then_system(st, platform, "stacktrace-app", "stacktrace-system") {
             return found;
         }
@@ -26,23 +23,17 @@ pub fn default_component(event: &Value) -> (&'static str, Vec<String>) {
     if let Some(msg) = message_text(event) {
         return (
             "message",
-            vec![format!("message:{}", normalize_message(&msg))],
+            vec![format!("message:{}", normalize_message(msg))],
         );
     }
     ("fallback", Vec::new())
 }
 
-/// The event's non-empty `platform`, else `other`.
-pub fn event_platform(event: &Value) -> &str {
-    event
-        .get("platform")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("other")
-}
-
-fn exception_component(event: &Value, platform: &str) -> Option<(&'static str, Vec<String>)> {
-    let excs = event_exceptions(event);
+fn exception_component(
+    event: &EventView<'_>,
+    platform: &str,
+) -> Option<(&'static str, Vec<String>)> {
+    let excs: Vec<Exception<'_>> = event.exceptions().collect();
     if excs.is_empty() {
         return None;
     }
@@ -51,7 +42,7 @@ fn exception_component(event: &Value, platform: &str) -> Option<(&'static str, V
     for (app_only, kind) in [(true, "exception-app"), (false, "exception-system")] {
         let parts: Vec<(Vec<String>, bool)> = selected
             .iter()
-            .map(|e| exception_values(e, platform, app_only))
+            .map(|&e| exception_values(e, platform, app_only))
             .collect();
         let any_stack = parts.iter().any(|(_, has_stack)| *has_stack);
         let values: Vec<String> = parts.into_iter().flat_map(|(v, _)| v).collect();
@@ -64,19 +55,14 @@ fn exception_component(event: &Value, platform: &str) -> Option<(&'static str, V
     (!last.is_empty()).then_some(("exception", last))
 }
 
-fn threads_component(event: &Value, platform: &str) -> Option<(&'static str, Vec<String>)> {
-    let threads = interface_values(event.get("threads"));
-    let picks: [&dyn Fn(&Value) -> bool; 3] = [
-        &|t| is_truthy(t.get("crashed")),
-        &|t| is_truthy(t.get("current")),
-        &|_| true,
-    ];
+fn threads_component(event: &EventView<'_>, platform: &str) -> Option<(&'static str, Vec<String>)> {
+    let picks: [fn(&Thread<'_>) -> bool; 3] = [|t| t.crashed(), |t| t.current(), |_| true];
     for pick in picks {
-        let mut chosen = threads.iter().filter(|t| pick(t));
+        let mut chosen = event.threads().filter(pick);
         let (Some(thread), None) = (chosen.next(), chosen.next()) else {
             continue;
         };
-        let Some(st) = thread.get("stacktrace").filter(|s| is_truthy(Some(s))) else {
+        let Some(st) = thread.stacktrace() else {
             continue;
         };
         // The single chosen thread decides; later picks are not tried.
@@ -86,7 +72,7 @@ fn threads_component(event: &Value, platform: &str) -> Option<(&'static str, Vec
 }
 
 fn app_then_system(
-    st: &Value,
+    st: Stacktrace<'_>,
     platform: &str,
     app_kind: &'static str,
     system_kind: &'static str,
@@ -99,43 +85,30 @@ fn app_then_system(
     (!system.is_empty()).then_some((system_kind, system))
 }
 
-/// `logentry.message` (the template) ∥ `logentry.formatted` ∥ the top-level `message`
-/// (string, or object with `message`/`formatted`), as non-empty text.
-pub fn message_text(event: &Value) -> Option<String> {
-    let entry = event
-        .get("logentry")
-        .filter(|v| is_truthy(Some(v)))
-        .or_else(|| event.get("sentry.interfaces.Message"));
-    let from_object = |o: &Value| -> Option<String> {
-        ["message", "formatted"]
-            .iter()
-            .map(|k| o.get(*k))
-            .find(|v| is_truthy(*v))
-            .flatten()
-            .map(|v| py_str(v).into_owned())
-    };
-    if let Some(le) = entry.filter(|e| e.is_object()) {
-        if let Some(text) = from_object(le) {
-            return Some(text);
-        }
-    }
-    match event.get("message") {
-        Some(m @ Value::Object(_)) => from_object(m),
-        m if is_truthy(m) => m.map(|v| py_str(v).into_owned()),
-        _ => None,
-    }
+/// The text messages group by (7.4.1 d): the template, else the formatted text, of the
+/// `logentry` and then of a top-level `message` beside it.
+fn message_text<'a>(event: &EventView<'a>) -> Option<&'a str> {
+    event
+        .messages()
+        .find_map(|m| m.template().or_else(|| m.formatted()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::grouping::tests::normalized;
+    use serde_json::{json, Value};
+
+    fn default_component(event: Value) -> (&'static str, Vec<String>) {
+        let event = normalized(event);
+        super::default_component(&EventView::new(&event))
+    }
 
     #[test]
     fn exception_without_stack_uses_type_and_value() {
         let ev = json!({"exception": {"values": [{"type": "KeyError", "value": "'id 42'"}]}});
         assert_eq!(
-            default_component(&ev),
+            default_component(ev),
             (
                 "exception",
                 vec!["type:KeyError".to_owned(), "value:'id <int>'".to_owned()]
@@ -147,7 +120,7 @@ mod tests {
     fn system_pass_when_no_app_frames() {
         let ev = json!({"platform": "python", "exception": {"values": [{"type": "E",
             "stacktrace": {"frames": [{"module": "lib", "function": "f"}]}}]}});
-        assert_eq!(default_component(&ev).0, "exception-system");
+        assert_eq!(default_component(ev).0, "exception-system");
     }
 
     #[test]
@@ -157,10 +130,10 @@ mod tests {
             {"current": true, "stacktrace": st("a")},
             {"crashed": true, "stacktrace": st("b")},
         ]}});
-        assert_eq!(default_component(&ev).1, ["module:m", "fn:b"]);
+        assert_eq!(default_component(ev).1, ["module:m", "fn:b"]);
         let ev = json!({"threads": [{"stacktrace": st("c")}]});
         assert_eq!(
-            default_component(&ev),
+            default_component(ev),
             (
                 "threads-app",
                 vec!["module:m".to_owned(), "fn:c".to_owned()]
@@ -169,19 +142,19 @@ mod tests {
         // Two candidate threads and none marked: threads do not contribute.
         let ev =
             json!({"threads": [{"stacktrace": st("c")}, {"stacktrace": st("d")}], "message": "x"});
-        assert_eq!(default_component(&ev).0, "message");
+        assert_eq!(default_component(ev).0, "message");
     }
 
     #[test]
     fn legacy_stacktrace_then_message_then_fallback() {
         let ev = json!({"stacktrace": {"frames": [{"module": "m", "function": "f"}]}});
-        assert_eq!(default_component(&ev).0, "stacktrace-system");
+        assert_eq!(default_component(ev).0, "stacktrace-system");
         let ev = json!({"logentry": {"message": "User %s hit %d", "formatted": "User a hit 3"}});
-        assert_eq!(default_component(&ev).1, ["message:User %s hit %d"]);
+        assert_eq!(default_component(ev).1, ["message:User %s hit %d"]);
         let ev = json!({"logentry": {"formatted": "took 3 ms"}});
-        assert_eq!(default_component(&ev).1, ["message:took <int> ms"]);
+        assert_eq!(default_component(ev).1, ["message:took <int> ms"]);
         let ev = json!({"message": {"message": "m 1"}});
-        assert_eq!(default_component(&ev).1, ["message:m <int>"]);
-        assert_eq!(default_component(&json!({})), ("fallback", vec![]));
+        assert_eq!(default_component(ev).1, ["message:m <int>"]);
+        assert_eq!(default_component(json!({})), ("fallback", vec![]));
     }
 }

@@ -1,34 +1,15 @@
 //! Client fingerprints and their variables (sentry-protocol.md 7.4.6).
 
-use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde_json::Value;
 
-use super::exception::interface_values;
-use super::in_app::is_truthy;
-use super::py_str;
+use crate::event::{EventView, Frame};
 
 /// `{{ name }}` with free spacing inside the braces.
 static VARIABLE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\{\{\s*(\S+)\s*\}\}$").expect("the variable pattern is a valid literal regex")
 });
-
-/// The fingerprint's entries as text, or `None` when the event has no usable fingerprint
-/// (absent, not a list, empty, or containing anything but strings, numbers and booleans).
-pub fn entries(event: &Value) -> Option<Vec<Cow<'_, str>>> {
-    let list = event.get("fingerprint")?.as_array()?;
-    if list.is_empty() {
-        return None;
-    }
-    list.iter()
-        .map(|v| match v {
-            Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(py_str(v)),
-            _ => None,
-        })
-        .collect()
-}
 
 /// The variable name of an entry like `{{ tags.region }}`.
 fn variable(entry: &str) -> Option<&str> {
@@ -40,20 +21,23 @@ fn variable(entry: &str) -> Option<&str> {
 
 /// Applies the fingerprint to the default component. Returns the final kind and values, or
 /// `None` when the default grouping stands (no fingerprint, or exactly `["{{ default }}"]`).
+/// Normalization has dropped fingerprints that are not lists of scalars and turned numbers and
+/// booleans into text.
 pub fn apply(
-    event: &Value,
+    event: &EventView<'_>,
     default_kind: &str,
     default_values: &[String],
 ) -> Option<(String, Vec<String>)> {
-    let parts = entries(event)?;
-    if let [only] = &parts[..] {
-        if variable(only) == Some("default") {
-            return None;
-        }
+    let parts = event.fingerprint();
+    let mut probe = parts.clone();
+    match (probe.next(), probe.next()) {
+        (None, _) => return None,
+        (Some(only), None) if variable(only) == Some("default") => return None,
+        _ => {}
     }
-    let mut out = Vec::with_capacity(parts.len() + default_values.len());
+    let mut out = Vec::with_capacity(parts.clone().count() + default_values.len());
     let mut uses_default = false;
-    for part in &parts {
+    for part in parts {
         match variable(part) {
             Some("default") => {
                 uses_default = true;
@@ -73,70 +57,50 @@ pub fn apply(
 
 /// Resolves one fingerprint variable against the event; missing data gives a `<no-…>`
 /// placeholder, unknown names `<unrecognized-variable-NAME>`.
-pub fn resolve_variable(var: &str, event: &Value) -> String {
-    let or = |v: Option<&Value>, missing: &str| -> String {
-        if is_truthy(v) {
-            v.map_or_else(String::new, |v| py_str(v).into_owned())
-        } else {
-            missing.to_owned()
-        }
-    };
-    let last_exception = || interface_values(event.get("exception")).last().copied();
+pub fn resolve_variable(var: &str, event: &EventView<'_>) -> String {
+    let or = |v: Option<&str>, missing: &str| v.unwrap_or(missing).to_owned();
+    let last_exception = || event.exceptions().next_back();
     match var {
-        "transaction" => or(event.get("transaction"), "<no-transaction>"),
-        "type" | "error.type" => or(last_exception().and_then(|e| e.get("type")), "<no-type>"),
-        "value" | "error.value" => or(last_exception().and_then(|e| e.get("value")), "<no-value>"),
+        "transaction" => or(event.transaction(), "<no-transaction>"),
+        "type" | "error.type" => or(last_exception().and_then(|e| e.ty()), "<no-type>"),
+        "value" | "error.value" => or(last_exception().and_then(|e| e.value()), "<no-value>"),
         "function" | "stack.function" => or(
-            crash_frame(event).and_then(|f| f.get("function")),
+            crash_frame(event).and_then(|f| f.function()),
             "<no-function>",
         ),
-        "module" | "stack.module" => or(
-            crash_frame(event).and_then(|f| f.get("module")),
-            "<no-module>",
-        ),
-        "level" => or(event.get("level"), "<no-level>"),
-        "logger" => or(event.get("logger"), "<no-logger>"),
+        "module" | "stack.module" => or(crash_frame(event).and_then(|f| f.module()), "<no-module>"),
+        "level" => event.level().as_str().to_owned(),
+        "logger" => or(event.logger(), "<no-logger>"),
         _ => match var.strip_prefix("tags.") {
-            Some(key) => {
-                tag_value(event, key).unwrap_or_else(|| format!("<no-value-for-tag-{key}>"))
-            }
+            Some(key) => event
+                .tag(key)
+                .map_or_else(|| format!("<no-value-for-tag-{key}>"), str::to_owned),
             None => format!("<unrecognized-variable-{var}>"),
         },
     }
 }
 
 /// The crash frame: the last frame of the last exception that has frames.
-pub fn crash_frame(event: &Value) -> Option<&Value> {
-    interface_values(event.get("exception"))
-        .into_iter()
+fn crash_frame<'a>(event: &EventView<'a>) -> Option<Frame<'a>> {
+    event
+        .exceptions()
         .rev()
-        .find_map(|e| {
-            e.get("stacktrace")
-                .and_then(|s| s.get("frames"))
-                .and_then(Value::as_array)
-                .and_then(|f| f.last())
-        })
-}
-
-/// The first non-null value of tag `key`, from an object or a `[key, value]` pair list.
-fn tag_value(event: &Value, key: &str) -> Option<String> {
-    match event.get("tags")? {
-        Value::Object(map) => map
-            .get(key)
-            .filter(|v| !v.is_null())
-            .map(|v| py_str(v).into_owned()),
-        Value::Array(pairs) => pairs.iter().find_map(|p| match p.as_array()?.as_slice() {
-            [k, v] if k.as_str() == Some(key) && !v.is_null() => Some(py_str(v).into_owned()),
-            _ => None,
-        }),
-        _ => None,
-    }
+        .find_map(|e| e.stacktrace().and_then(|s| s.frames().next_back()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::grouping::tests::normalized;
+    use serde_json::{json, Value};
+
+    fn apply(event: &Value, kind: &str, values: &[String]) -> Option<(String, Vec<String>)> {
+        super::apply(&EventView::new(&normalized(event.clone())), kind, values)
+    }
+
+    fn resolve_variable(var: &str, event: &Value) -> String {
+        super::resolve_variable(var, &EventView::new(&normalized(event.clone())))
+    }
 
     fn default() -> Vec<String> {
         vec!["type:E".to_owned(), "fn:f".to_owned()]

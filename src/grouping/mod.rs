@@ -7,6 +7,9 @@
 //! messages and exception values are parameterized (7.4.5). The hash is
 //! `sha256("v1" 0x1F <kind family> (0x1E <value>)*)` (7.4.7).
 //!
+//! Grouping reads the normalized event through [`EventView`]; which frames are in-app was
+//! decided by normalization (7.4.2, `normalize::resolve_in_app`).
+//!
 //! `shared/fixtures/reference_grouping.py` is an executable rendition of the same rules; this
 //! module produces identical kinds, values and hashes for the fixtures (see the tests).
 
@@ -14,27 +17,21 @@ mod component;
 mod exception;
 mod fingerprint;
 mod function;
-mod in_app;
 mod message;
 mod stack;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
-use std::borrow::Cow;
-
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use component::{event_platform, message_text};
-pub use exception::{event_exceptions, select_exceptions, Selection};
-pub use fingerprint::crash_frame;
+use crate::event::EventView;
+
+pub use exception::{main_exception, select_exceptions, Selection};
 pub use function::{
     normalize_java, normalize_java_module, normalize_js, normalize_native, normalize_ruby,
 };
-pub use in_app::{resolve_in_app, resolve_in_app_with, RUST_NOT_APP};
 pub use message::normalize_message;
-pub use stack::frame_platform;
 
 /// The version of the grouping rules, stored beside every hash.
 pub const GROUPING_VERSION: &str = "v1";
@@ -52,24 +49,28 @@ pub struct Grouping {
     pub values: Vec<String>,
 }
 
-/// Groups a normalized event.
-///
-/// Also accepts an un-normalized payload (legacy aliases, `{values}`/list/object forms, SDK
-/// `in_app` values): in-app is re-resolved per frame with [`resolve_in_app`], which gives the
-/// same answer on a normalized event. Never fails; an event with nothing usable gets the
-/// `fallback` kind.
-pub fn group(event: &Value) -> Grouping {
+/// Groups a normalized event ([`crate::normalize::Normalized::view`], or a stored payload read
+/// with [`EventView::new`]). Never fails; an event with nothing usable gets the `fallback`
+/// kind.
+pub fn group(event: &EventView<'_>) -> Grouping {
     let (default_kind, default_values) = component::default_component(event);
     let (kind, values) = match fingerprint::apply(event, default_kind, &default_values) {
         Some(custom) => custom,
         None => (default_kind.to_owned(), default_values),
     };
-    let hash = hash(&kind, &values);
-    Grouping {
-        version: GROUPING_VERSION,
-        kind,
-        hash,
-        values,
+    Grouping::of(kind, values)
+}
+
+impl Grouping {
+    /// The grouping of component `kind` with `values`, hashed by the current rules (also for
+    /// Errata's own events, such as a monitor's failures, whose values the caller chooses).
+    pub fn of(kind: String, values: Vec<String>) -> Grouping {
+        Grouping {
+            version: GROUPING_VERSION,
+            hash: hash(&kind, &values),
+            kind,
+            values,
+        }
     }
 }
 
@@ -87,21 +88,4 @@ pub fn hash(kind: &str, values: &[String]) -> String {
         h.update(v.as_bytes());
     }
     hex::encode(h.finalize())
-}
-
-/// Python's `str()` of a JSON value, which the reference applies to types, values and
-/// fingerprint entries: strings as is, `True`/`False`, `None`, numbers as JSON prints them.
-pub(crate) fn py_str(v: &Value) -> Cow<'_, str> {
-    match v {
-        Value::String(s) => Cow::Borrowed(s),
-        Value::Bool(true) => Cow::Borrowed("True"),
-        Value::Bool(false) => Cow::Borrowed("False"),
-        Value::Null => Cow::Borrowed("None"),
-        other => Cow::Owned(other.to_string()),
-    }
-}
-
-/// Owned [`py_str`]: how a JSON scalar reads as text (used for rendering message params).
-pub(crate) fn py_str_owned(v: &Value) -> String {
-    py_str(v).into_owned()
 }

@@ -3,85 +3,44 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
 use super::function;
-use super::in_app::resolve_in_app;
+use crate::event::{Frame, Stacktrace};
 
 /// Platforms whose context line stands in for a missing function.
 const CONTEXT_LINE_PLATFORMS: &[&str] = &["python", "node", "javascript", "php", "ruby"];
 
-/// Frame fields whose equality with the previous frame marks recursion.
-const RECURSION_FIELDS: &[&str] = &[
-    "abs_path", "package", "module", "filename", "function", "lineno", "colno",
-];
-
 /// The longest context line (in characters) that may contribute.
 const MAX_CONTEXT_LINE_CHARS: usize = 120;
 
-/// Contributing values of a stack trace (`{frames: [...]}`, oldest frame first).
+/// Contributing values of a stack trace (frames oldest first).
 ///
-/// Consecutive identical frames (recursion) contribute once; with `app_only`, frames that
-/// [`resolve_in_app`] rejects are skipped. `platform` is the event's; a frame's own `platform`
-/// overrides it.
-pub fn stack_values(stacktrace: &Value, platform: &str, app_only: bool) -> Vec<String> {
+/// Consecutive identical frames (recursion) contribute once; with `app_only`, frames that are
+/// not in-app are skipped. `platform` is the event's; a frame's own `platform` overrides it.
+pub fn stack_values(stacktrace: Stacktrace<'_>, platform: &str, app_only: bool) -> Vec<String> {
     let mut out = Vec::new();
-    let Some(frames) = stacktrace.get("frames").and_then(Value::as_array) else {
-        return out;
-    };
-    let mut prev: Option<&Value> = None;
-    for frame in frames {
-        let same = prev.is_some_and(|p| same_frame(p, frame));
+    let mut prev: Option<Frame<'_>> = None;
+    for frame in stacktrace.frames() {
+        let same = prev.is_some_and(|p| p.same_call_site(&frame));
         prev = Some(frame);
-        if same || !frame.is_object() {
+        if same || (app_only && !frame.in_app()) {
             continue;
         }
-        let p = frame_platform(frame, platform);
-        if app_only && !resolve_in_app(frame, p) {
-            continue;
-        }
-        frame_values(frame, p, &mut out);
+        frame_values(frame, frame.platform().unwrap_or(platform), &mut out);
     }
     out
 }
 
-/// The frame's own non-empty `platform`, else the event's.
-pub fn frame_platform<'a>(frame: &'a Value, platform: &'a str) -> &'a str {
-    frame
-        .get("platform")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .unwrap_or(platform)
-}
-
-fn same_frame(a: &Value, b: &Value) -> bool {
-    RECURSION_FIELDS
-        .iter()
-        .all(|k| present(a.get(*k)) == present(b.get(*k)))
-}
-
-/// Absent and `null` are the same thing.
-fn present(v: Option<&Value>) -> Option<&Value> {
-    v.filter(|v| !v.is_null())
-}
-
-fn non_empty<'a>(frame: &'a Value, key: &str) -> Option<&'a str> {
-    frame
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
 /// Appends the values of one frame to `out`, or nothing when the frame yields none of `fn:`,
 /// `ctx:` or `package:` (its `module:`/`file:` is then discarded as well).
-fn frame_values(frame: &Value, platform: &str, out: &mut Vec<String>) {
-    let raw_fn = non_empty(frame, "function")
-        .or_else(|| non_empty(frame, "raw_function"))
+fn frame_values(frame: Frame<'_>, platform: &str, out: &mut Vec<String>) {
+    let raw_fn = frame
+        .function()
+        .or_else(|| frame.raw_function())
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let mut module = non_empty(frame, "module").map(Cow::Borrowed);
-    let mut filename = non_empty(frame, "filename");
-    let abs_path = non_empty(frame, "abs_path").unwrap_or("");
+    let mut module = frame.module().map(Cow::Borrowed);
+    let mut filename = frame.filename();
+    let abs_path = frame.abs_path().unwrap_or("");
     let mut package_value = None;
 
     let func: Option<String> = match platform {
@@ -111,7 +70,7 @@ fn frame_values(frame: &Value, platform: &str, out: &mut Vec<String>) {
                 .map(function::normalize_native)
                 .filter(|f| !f.is_empty());
             if f.is_none() {
-                if let Some(pkg) = non_empty(frame, "package") {
+                if let Some(pkg) = frame.package() {
                     package_value = Some(format!("package:{}", basename(pkg)));
                 }
             }
@@ -147,7 +106,7 @@ fn frame_values(frame: &Value, platform: &str, out: &mut Vec<String>) {
         out.push(format!("fn:{f}"));
         identified = true;
     } else if CONTEXT_LINE_PLATFORMS.contains(&platform) {
-        if let Some(line) = frame.get("context_line").and_then(Value::as_str) {
+        if let Some(line) = frame.context_line() {
             let collapsed = line.split_whitespace().collect::<Vec<_>>().join(" ");
             if !collapsed.is_empty() && collapsed.chars().count() <= MAX_CONTEXT_LINE_CHARS {
                 out.push(format!("ctx:{collapsed}"));
@@ -173,8 +132,15 @@ fn basename(path: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use serde_json::json;
+    use crate::event::EventView;
+    use serde_json::{json, Value};
+
+    fn stack_values(st: &Value, platform: &str, app_only: bool) -> Vec<String> {
+        let event = json!({ "stacktrace": st });
+        let view = EventView::new(&event);
+        let st = view.stacktrace().expect("a stack trace");
+        super::stack_values(st, platform, app_only)
+    }
 
     #[test]
     fn module_wins_over_file_and_lines_are_ignored() {
@@ -216,9 +182,10 @@ mod tests {
 
     #[test]
     fn app_pass_skips_library_frames() {
+        // As normalization resolved it: the SDK's `true` overruled for a site-packages path.
         let st = json!({"frames": [
             {"module": "app", "function": "main", "in_app": true},
-            {"module": "requests.api", "function": "get", "abs_path": "/v/lib/site-packages/requests/api.py", "in_app": true},
+            {"module": "requests.api", "function": "get", "abs_path": "/v/lib/site-packages/requests/api.py", "in_app": false, "in_app_sdk": true},
         ]});
         assert_eq!(stack_values(&st, "python", true), ["module:app", "fn:main"]);
         assert_eq!(stack_values(&st, "python", false).len(), 4);

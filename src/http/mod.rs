@@ -1,10 +1,22 @@
-//! Cross-cutting HTTP: the middleware stack (request ids, tracing, panic safety), health
-//! and readiness probes, and `/metrics`.
+//! Cross-cutting HTTP: the accept loop and its timeouts ([`server`], [`min_rate`]), the
+//! middleware stack (request ids, tracing, panic safety), health and readiness probes,
+//! `/metrics`, the client's address, and who a request comes from ([`principal`], with
+//! [`session`], [`csrf`] and [`cookie`]) for the pages and the API alike.
+
+pub mod access;
+pub mod cookie;
+pub mod csrf;
+pub mod min_rate;
+pub mod principal;
+pub mod security;
+pub mod server;
+pub mod session;
 
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, MatchedPath, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -54,7 +66,11 @@ pub fn layers(router: Router) -> Router {
                 .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
                     let status = res.status().as_u16();
                     let ms = latency.as_secs_f64() * 1000.0;
-                    if res.status().is_server_error() {
+                    // A 503 is logged where it is decided (storage outages once per change
+                    // of state and then once a minute, not once per refused request).
+                    if res.status().is_server_error()
+                        && res.status() != StatusCode::SERVICE_UNAVAILABLE
+                    {
                         tracing::event!(Level::ERROR, status, ms, "response");
                     } else {
                         tracing::event!(Level::DEBUG, status, ms, "response");
@@ -86,27 +102,128 @@ pub fn client_ip(
     peer.map(|a| a.ip())
 }
 
+/// A client address as log lines show it: `127.0.0.1`, or `unknown` (never `Some(…)`).
+pub fn show_ip(ip: Option<std::net::IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// The client's address ([`client_ip`]: the TCP peer, or `X-Forwarded-For` when trusted), as
+/// a handler argument; `None` in router tests without a peer.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S> FromRequestParts<S> for ClientIp
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let trust = AppState::from_ref(state).config.ingest.trust_forwarded_for;
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        Ok(ClientIp(client_ip(&parts.headers, peer, trust)))
+    }
+}
+
+/// The TCP peer of the request, when the server recorded it (absent in router tests).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Ready when the database answers, is still the file the server writes (SQLite), and
+/// ingestion has not been refusing events for storage reasons lately (disk full, WAL over
+/// its limit: within the last `ingest.unavailable_retry_after_secs`). A failing check names
+/// its cause. `checks.disk_budget` is `over` when the last retention pass could not get the
+/// database under `retention.max_database_bytes`; events are still accepted then, so it
+/// does not make the server unready.
 async fn readyz(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
-        Ok(()) => {
-            Json(json!({ "status": "ready", "checks": { "database": "ok" } })).into_response()
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+    let window_ms = app.config.ingest.unavailable_retry_after_secs.max(1) as i64 * 1000;
+    let failure = match app.store.ping().await {
+        Err(e) => Some(("database", e.to_string())),
+        Ok(()) => app.outage.recent(window_ms).map(|cause| ("ingest", cause)),
+    };
+    let budget = if app.retention.over_budget() {
+        "over"
+    } else {
+        "ok"
+    };
+    match failure {
+        None => Json(json!({
+            "status": "ready",
+            "checks": { "database": "ok", "ingest": "ok", "disk_budget": budget },
+        }))
+        .into_response(),
+        Some((check, cause)) => {
+            tracing::debug!(check, cause, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "checks": { "database": "failing" } })),
+                Json(json!({
+                    "status": "unavailable",
+                    "checks": { check: "failing" },
+                    "detail": cause,
+                })),
             )
                 .into_response()
         }
     }
 }
 
-async fn metrics(State(app): State<AppState>) -> Response {
+/// `/metrics`, to whom `[security]` lets read it (401 with `WWW-Authenticate: Bearer` when a
+/// token would help, else 403).
+async fn metrics(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+    PeerAddr(peer): PeerAddr,
+) -> Response {
+    let ip = client_ip(&headers, peer, app.config.ingest.trust_forwarded_for);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match app.config.security.metrics_access(ip, authorization) {
+        Ok(()) => {}
+        Err(security::MetricsRefusal::Unauthorized) => {
+            let mut res = crate::error::ApiError::unauthorized(
+                "/metrics needs Authorization: Bearer <security.metrics_token>",
+            )
+            .into_response();
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            return res;
+        }
+        Err(security::MetricsRefusal::Forbidden) => {
+            return crate::error::ApiError::forbidden(
+                "this address may not read /metrics (security.metrics_allow)",
+            )
+            .into_response();
+        }
+    }
+    // Read when scraped, so that ingestion pays nothing for it.
+    metrics::gauge!("errata_ingest_bytes_in_flight").set(app.gate.bytes_in_flight() as f64);
+    if let Err(e) = crate::monitors::refresh_gauges(&app.store).await {
+        tracing::warn!(error = %e, "cannot read the monitor gauges");
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

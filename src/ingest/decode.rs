@@ -3,8 +3,9 @@
 //!
 //! Decompression is streaming: output is produced in chunks and counted as it appears, so a
 //! small compressed body that inflates to gigabytes ("zip bomb") is cut off at the limit and
-//! never allocates more than the limit. Decoders run synchronously; callers on the async runtime
-//! should wrap large bodies in `spawn_blocking`.
+//! never allocates more than the limit. Decoders run synchronously: the ingest endpoints run
+//! them on the blocking pool whatever the body's size, since a few hundred compressed bytes
+//! can take a core for tens of milliseconds.
 //!
 //! | `Content-Encoding` | decoding |
 //! | --- | --- |
@@ -23,7 +24,8 @@ use bytes::Bytes;
 /// Why a body could not be decoded.
 ///
 /// Status mapping (sentry-protocol.md 3.1–3.3): `Unsupported` → 415 (answer with
-/// `Accept-Encoding: gzip, deflate, br, zstd`), `TooLarge` → 413, `Corrupt` → 400.
+/// `Accept-Encoding: gzip, deflate, br, zstd`), `TooLarge` → 413, `OverBudget` → 429,
+/// `Corrupt` → 400.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     /// A content coding this server does not implement; holds the coding as sent.
@@ -35,6 +37,10 @@ pub enum DecodeError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The caller's memory allowance refused more output (the server's bytes-in-flight budget,
+    /// `ingest::gate`): answered 429, as the same body may fit later.
+    #[error("the server's memory for requests in flight is used up")]
+    OverBudget,
     /// The data is not valid for its encoding (truncated, bad checksum, not base64, …).
     #[error("body is not valid {encoding}: {reason}")]
     Corrupt {
@@ -79,15 +85,39 @@ pub fn decode_body(
     body: Bytes,
     limit: usize,
 ) -> Result<Bytes, DecodeError> {
+    decode_body_within(content_encoding, body, limit, &mut |_| true)
+}
+
+/// [`decode_body`] that asks `allow(bytes)` before every allocation of decoded output, so the
+/// caller can charge it to a memory budget while the output grows; a `false` stops decoding
+/// with [`DecodeError::OverBudget`]. Intermediate results of stacked codings are charged too.
+pub fn decode_body_within(
+    content_encoding: Option<&str>,
+    body: Bytes,
+    limit: usize,
+    allow: &mut dyn FnMut(usize) -> bool,
+) -> Result<Bytes, DecodeError> {
     let codings = parse_codings(content_encoding.unwrap_or(""))?;
     let mut body = body;
     for coding in codings.into_iter().rev() {
-        body = Bytes::from(decode_one(coding, &body, limit)?);
+        body = Bytes::from(decode_one(coding, &body, limit, allow)?);
     }
     if body.len() > limit {
         return Err(DecodeError::TooLarge { limit });
     }
     Ok(body)
+}
+
+/// Whether a body with this `Content-Encoding` needs decoding at all (false for none,
+/// `identity` and the values SDKs send for none). Errors: [`DecodeError::Unsupported`], so an
+/// unknown coding is refused before its body is read.
+pub fn is_encoded(content_encoding: Option<&str>) -> Result<bool, DecodeError> {
+    Ok(!parse_codings(content_encoding.unwrap_or(""))?.is_empty())
+}
+
+/// Whether a legacy `/store/` body is already JSON, which [`decode_store_body`] returns as is.
+pub fn is_plain_json(body: &[u8]) -> bool {
+    starts_with_brace(body)
 }
 
 /// Decodes a legacy `/store/` body to JSON bytes (sentry-protocol.md 3.1).
@@ -126,7 +156,7 @@ pub fn decode_store_body(body: Bytes, limit: usize) -> Result<Bytes, DecodeError
         }
         return Ok(Bytes::from(decoded));
     }
-    decode_one(Coding::Deflate, &decoded, limit).map(Bytes::from)
+    decode_one(Coding::Deflate, &decoded, limit, &mut |_| true).map(Bytes::from)
 }
 
 fn starts_with_brace(data: &[u8]) -> bool {
@@ -152,17 +182,25 @@ fn parse_codings(header: &str) -> Result<Vec<Coding>, DecodeError> {
         .collect()
 }
 
-fn decode_one(coding: Coding, data: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+fn decode_one(
+    coding: Coding,
+    data: &[u8],
+    limit: usize,
+    allow: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<u8>, DecodeError> {
+    let read = |reader: &mut dyn Read, allow: &mut dyn FnMut(usize) -> bool| {
+        read_limited(reader, coding, limit, allow)
+    };
     match coding {
-        Coding::Gzip => read_limited(flate2::read::MultiGzDecoder::new(data), coding, limit),
+        Coding::Gzip => read(&mut flate2::read::MultiGzDecoder::new(data), allow),
         Coding::Deflate => {
             // raven-python sends zlib-wrapped data under "deflate" (RFC 9110's meaning); some
             // clients send raw deflate. Try zlib when the header checks out, else raw.
             if has_zlib_header(data) {
-                match read_limited(flate2::read::ZlibDecoder::new(data), coding, limit) {
+                match read(&mut flate2::read::ZlibDecoder::new(data), allow) {
                     Err(zlib_err @ DecodeError::Corrupt { .. }) => {
                         // A raw stream can start with bytes that pass the zlib header check.
-                        match read_limited(flate2::read::DeflateDecoder::new(data), coding, limit) {
+                        match read(&mut flate2::read::DeflateDecoder::new(data), allow) {
                             Err(DecodeError::Corrupt { .. }) => Err(zlib_err),
                             raw => raw,
                         }
@@ -170,18 +208,18 @@ fn decode_one(coding: Coding, data: &[u8], limit: usize) -> Result<Vec<u8>, Deco
                     zlib => zlib,
                 }
             } else {
-                read_limited(flate2::read::DeflateDecoder::new(data), coding, limit)
+                read(&mut flate2::read::DeflateDecoder::new(data), allow)
             }
         }
-        Coding::Brotli => read_limited(brotli::Decompressor::new(data, 64 * 1024), coding, limit),
+        Coding::Brotli => read(&mut brotli::Decompressor::new(data, 64 * 1024), allow),
         Coding::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| {
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| {
                 DecodeError::Corrupt {
                     encoding: coding.name().to_owned(),
                     reason: e.to_string(),
                 }
             })?;
-            read_limited(decoder, coding, limit)
+            read(&mut decoder, allow)
         }
     }
 }
@@ -196,11 +234,13 @@ fn has_zlib_header(data: &[u8]) -> bool {
 
 /// Reads `reader` to the end, failing with `TooLarge` as soon as more than `limit` bytes appear.
 ///
-/// The output grows at most to `limit` bytes of capacity, so the limit bounds memory too.
-fn read_limited<R: Read>(
-    mut reader: R,
+/// The output grows at most to `limit` bytes of capacity, so the limit bounds memory too; each
+/// growth of its capacity is asked of `allow` first.
+fn read_limited(
+    reader: &mut dyn Read,
     coding: Coding,
     limit: usize,
+    allow: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, DecodeError> {
     const CHUNK: usize = 64 * 1024;
     let mut chunk = vec![0u8; CHUNK];
@@ -224,6 +264,9 @@ fn read_limited<R: Read>(
         if needed > out.capacity() {
             // Doubling as `Vec` would, but never past the limit.
             let target = needed.max(out.capacity() * 2).min(limit);
+            if !allow(target - out.capacity()) {
+                return Err(DecodeError::OverBudget);
+            }
             out.reserve_exact(target - out.len());
         }
         out.extend_from_slice(&chunk[..n]);
@@ -237,10 +280,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixtures_dir() -> PathBuf {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/python"
-        ))
+        PathBuf::from(crate::protocol::PYTHON_FIXTURES)
     }
 
     const MIB: usize = 1024 * 1024;
@@ -446,9 +486,33 @@ mod tests {
     fn read_limited_never_grows_past_the_limit() {
         let zeros = vec![0u8; 3 * MIB];
         let limit = MIB + 123;
-        let out = read_limited(&zeros[..limit], Coding::Gzip, limit).unwrap();
+        let mut charged = 0;
+        let out = read_limited(&mut &zeros[..limit], Coding::Gzip, limit, &mut |n| {
+            charged += n;
+            true
+        })
+        .unwrap();
         assert_eq!(out.len(), limit);
         assert!(out.capacity() <= limit);
+        assert_eq!(
+            charged,
+            out.capacity(),
+            "every allocation was asked for first"
+        );
+    }
+
+    #[test]
+    fn a_refused_allowance_stops_decoding() {
+        let body = Bytes::from(gzip(&vec![b'{'; 4 * MIB]));
+        let mut allowed = 0;
+        let refused = decode_body_within(Some("gzip"), body.clone(), 8 * MIB, &mut |n| {
+            allowed += n;
+            allowed <= MIB
+        });
+        assert_eq!(refused, Err(DecodeError::OverBudget));
+        assert!(allowed <= 2 * MIB + 64 * 1024, "stopped early: {allowed}");
+        let decoded = decode_body_within(Some("gzip"), body, 8 * MIB, &mut |_| true).unwrap();
+        assert_eq!(decoded.len(), 4 * MIB);
     }
 
     #[test]

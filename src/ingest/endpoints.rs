@@ -1,27 +1,29 @@
-//! The envelope and store endpoint handlers.
+//! The envelope and store endpoints, and the one path both take: request meta and
+//! credentials → a place → body → envelope → items.
 
-use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::error::ApiError;
-use crate::protocol::auth::{self, Auth};
-use crate::protocol::dsn::Dsn;
-use crate::protocol::envelope::{Envelope, EnvelopeError, ItemType};
+use crate::http::min_rate::MinRate;
 use crate::protocol::EventId;
 use crate::AppState;
 
-use super::decode::{self, DecodeError};
-use super::event;
-use super::writer::SubmitError;
+use super::auth::{self, Credentials};
+use super::error::IngestError;
+use super::items::{self, ItemContext};
+use super::rejections::Seen;
+use super::request::{self, BodyFormat};
+use super::{body, decode};
+
+/// Most bytes read looking for the envelope header of a request without other credentials.
+const HEADER_LINE_MAX: usize = 64 * 1024;
 
 /// Routes of the ingestion API, with the CORS policy browser SDKs need.
 pub fn router() -> Router<AppState> {
@@ -68,13 +70,8 @@ async fn envelope(
     State(app): State<AppState>,
     Path(project_id): Path<String>,
     req: Request,
-) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let result = match admit(&app) {
-        Ok(_admission) => handle_envelope(&app, &project_id, req).await,
-        Err(e) => Err(e),
-    };
-    finish(result, started)
+) -> Response {
+    ingest(&app, &project_id, req, BodyFormat::Envelope).await
 }
 
 /// `POST /api/{project_id}/store/`: one JSON event (legacy), or an envelope when the
@@ -83,294 +80,106 @@ async fn store(
     State(app): State<AppState>,
     Path(project_id): Path<String>,
     req: Request,
-) -> Result<Response, ApiError> {
+) -> Response {
+    let format = BodyFormat::of_store_request(req.headers());
+    ingest(&app, &project_id, req, format).await
+}
+
+/// The answer of an accepted request: `{"id": "<32 hex>"}`, or `{}` without an event id.
+#[derive(serde::Serialize)]
+struct Answer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<EventId>,
+}
+
+/// Runs one request and records its duration, its rejection reason in
+/// `errata_events_rejected_total{reason}` and the log (`rejections.rs`), and storage
+/// outages (`outage.rs`).
+async fn ingest(app: &AppState, project_id: &str, req: Request, format: BodyFormat) -> Response {
     let started = Instant::now();
-    let is_envelope = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-sentry-envelope"));
-    let result = match admit(&app) {
-        Err(e) => Err(e),
-        Ok(_admission) if is_envelope => handle_envelope(&app, &project_id, req).await,
-        Ok(_admission) => handle_store(&app, &project_id, req).await,
-    };
-    finish(result, started)
-}
-
-fn finish(
-    result: Result<Option<EventId>, ApiError>,
-    started: Instant,
-) -> Result<Response, ApiError> {
-    metrics::histogram!("errata_ingest_duration_seconds").record(started.elapsed().as_secs_f64());
-    match result {
-        Ok(id) => {
-            let body = match id {
-                Some(id) => serde_json::json!({ "id": id }),
-                None => serde_json::json!({}),
-            };
-            Ok(Json(body).into_response())
-        }
-        Err(e) => {
-            let reason = match e.status().as_u16() {
-                400 => "bad_request",
-                401 => "unauthorized",
-                403 => "forbidden",
-                413 => "too_large",
-                415 => "unsupported_encoding",
-                429 => "overloaded",
-                503 => "unavailable",
-                _ => "internal",
-            };
-            metrics::counter!("errata_events_rejected_total", "reason" => reason).increment(1);
-            Err(e)
-        }
-    }
-}
-
-/// What a request carried, before the body is read.
-struct RequestMeta {
-    project_id: i64,
-    auth: Option<Auth>,
-    content_encoding: Option<String>,
-    client_ip: Option<IpAddr>,
-}
-
-fn request_meta(app: &AppState, project_id: &str, req: &Request) -> Result<RequestMeta, ApiError> {
-    let project_id: i64 = project_id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("project id {project_id:?} is not a number")))?;
-    let auth = auth::from_request_parts(req.headers(), req.uri().query()).map_err(|e| match e {
-        auth::AuthError::UnsupportedVersion(_) => ApiError::bad_request(e.to_string()),
-        e => ApiError::unauthorized(format!("invalid authentication: {e}")),
-    })?;
-    let content_encoding = req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .map(|v| {
-            v.to_str()
-                .map(str::to_owned)
-                .map_err(|_| ApiError::unsupported_encoding("Content-Encoding is not ASCII"))
-        })
-        .transpose()?;
-    Ok(RequestMeta {
-        project_id,
-        auth,
-        content_encoding,
-        client_ip: crate::http::client_ip(
+    let mut seen = Seen {
+        project: project_id.to_owned(),
+        public_key: None,
+        client: crate::http::client_ip(
             req.headers(),
             req.extensions()
-                .get::<ConnectInfo<SocketAddr>>()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0),
             app.config.ingest.trust_forwarded_for,
         ),
-    })
-}
-
-/// Reads the body, refusing more than `limit` bytes on the wire (chunked bodies included), and
-/// undoes its `Content-Encoding`, refusing more than `limit` decompressed bytes too.
-async fn read_body(
-    req: Request,
-    encoding: Option<String>,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
-    let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large_body(limit));
-    }
-    let limited = http_body_util::Limited::new(body, limit);
-    let raw = match limited.collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large_body(limit)),
+    };
+    let result = process(app, project_id, req, format, &mut seen).await;
+    metrics::histogram!("errata_ingest_duration_seconds").record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(id) => {
+            if id.is_some() {
+                app.outage.stored();
+            }
+            Json(Answer { id }).into_response()
+        }
         Err(e) => {
-            return Err(ApiError::bad_request(format!(
-                "could not read the request body: {e}"
-            )))
+            metrics::counter!("errata_events_rejected_total", "reason" => e.reason()).increment(1);
+            app.items.rejections.record(app.clock.now_ms(), &e, &seen);
+            if e.is_unavailable() {
+                app.outage.refused(&e);
+            }
+            let ingest = &app.config.ingest;
+            e.into_api_error(ingest.unavailable_retry_after_secs)
+                .into_response()
         }
-    };
-    decode(encoding, raw, limit).await
-}
-
-fn too_large_body(limit: usize) -> ApiError {
-    ApiError::too_large(format!(
-        "request body is larger than the limit of {limit} bytes"
-    ))
-}
-
-/// Undoes `Content-Encoding`. Small bodies (the common case) are inflated inline; large ones
-/// on the blocking pool so a 20 MiB body does not stall other requests on this worker.
-async fn decode(encoding: Option<String>, raw: Bytes, limit: usize) -> Result<Bytes, ApiError> {
-    const INLINE: usize = 64 * 1024;
-    if raw.len() <= INLINE {
-        return decode::decode_body(encoding.as_deref(), raw, limit).map_err(decode_error);
-    }
-    tokio::task::spawn_blocking(move || decode::decode_body(encoding.as_deref(), raw, limit))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(decode_error)
-}
-
-fn decode_error(e: DecodeError) -> ApiError {
-    match e {
-        DecodeError::Unsupported(_) => ApiError::unsupported_encoding(e.to_string()),
-        DecodeError::TooLarge { .. } => ApiError::too_large(e.to_string()),
-        _ => ApiError::bad_request(e.to_string()),
     }
 }
 
-async fn handle_envelope(
+/// Request meta and credentials → a place of the client's address → body, charged to the
+/// bytes-in-flight budget → one of the writer's admissions → envelope → items; returns the id
+/// to answer with.
+async fn process(
     app: &AppState,
     project_id: &str,
     req: Request,
-) -> Result<Option<EventId>, ApiError> {
-    let meta = request_meta(app, project_id, &req)?;
-    // Reject bad credentials before spending time on the body.
-    if let Some(auth) = &meta.auth {
-        authorize(app, &auth.public_key, meta.project_id).await?;
+    format: BodyFormat,
+    seen: &mut Seen,
+) -> Result<Option<EventId>, IngestError> {
+    let config = &app.config;
+    let retry_after_secs = config.ingest.retry_after_secs;
+    let mut meta = request::meta(app, project_id, &req)?;
+    seen.public_key = meta.auth.as_ref().map(|a| a.public_key.clone());
+    let user_agent = req.headers().get(header::USER_AGENT).cloned();
+    let encoded = decode::is_encoded(meta.content_encoding.as_deref())?;
+    let credentials = auth::check_request(app, &meta, format, encoded).await?;
+    // While its body comes in, a request holds a place of its address and the bytes it sent,
+    // not one of the writer's admissions: slow clients cannot take those from everyone.
+    let _place = app
+        .gate
+        .enter(meta.client_ip)
+        .map_err(|refusal| body::refused(refusal, retry_after_secs))?;
+    let limit = config.limits.max_envelope_bytes;
+    let declared = request::declared_length(&req);
+    let rate = pin!(MinRate::new(req.into_body(), config.http.body_rule()));
+    let mut reader =
+        body::BodyReader::new(rate, declared, limit, &app.gate, retry_after_secs).await?;
+    if credentials == Credentials::InEnvelopeHeader {
+        let line = reader.first_line(HEADER_LINE_MAX.min(limit)).await?;
+        auth::check_header_line(app, &meta, line).await?;
     }
-    let limits = &app.config.limits;
-    let body = read_body(
-        req,
-        meta.content_encoding.clone(),
-        limits.max_envelope_bytes,
-    )
-    .await?;
-    let envelope = Envelope::parse_with_limits(body, limits.max_items).map_err(|e| match e {
-        EnvelopeError::TooManyItems { .. } => ApiError::too_large(format!("invalid envelope: {e}")),
-        e => ApiError::bad_request(format!("invalid envelope: {e}")),
-    })?;
-
-    match (&meta.auth, &envelope.header.dsn) {
-        (Some(auth), Some(dsn)) => {
-            let dsn: Dsn = dsn
-                .parse()
-                .map_err(|e| ApiError::bad_request(format!("invalid dsn in envelope header: {e}")))?;
-            if dsn.public_key != auth.public_key || dsn.project_id != meta.project_id {
-                return Err(ApiError::bad_request(
-                    "the envelope header's dsn does not match the request's key or project",
-                ));
-            }
-        }
-        (None, Some(dsn)) => {
-            let dsn: Dsn = dsn
-                .parse()
-                .map_err(|e| ApiError::unauthorized(format!("invalid dsn in envelope header: {e}")))?;
-            if dsn.project_id != meta.project_id {
-                return Err(ApiError::bad_request(
-                    "the envelope header's dsn names another project than the URL",
-                ));
-            }
-            authorize(app, &dsn.public_key, meta.project_id).await?;
-        }
-        (None, None) => {
-            return Err(ApiError::unauthorized(
-                "missing authentication: send X-Sentry-Auth, ?sentry_key= or a dsn in the envelope header",
-            ))
-        }
-        (Some(_), None) => {}
-    }
-
-    let mut event_item = None;
-    for item in &envelope.items {
-        match item.header.ty {
-            ItemType::Event if event_item.is_none() => event_item = Some(item),
-            _ => {
-                metrics::counter!("errata_items_dropped_total", "type" => item.header.ty.as_str().to_owned())
-                    .increment(1);
-            }
-        }
-    }
-    let Some(item) = event_item else {
-        return Ok(envelope.header.event_id);
-    };
-    if item.payload.len() > limits.max_event_bytes {
-        return Err(ApiError::too_large(format!(
-            "event item is {} bytes, more than the limit of {}",
-            item.payload.len(),
-            limits.max_event_bytes
-        )));
-    }
-    let ctx = event::Context {
-        project_id: meta.project_id,
-        envelope_event_id: envelope.header.event_id,
-        client_ip: meta.client_ip,
-    };
-    let new_event = event::prepare(&item.payload, &ctx)?;
-    submit(app, new_event).await
-}
-
-async fn handle_store(
-    app: &AppState,
-    project_id: &str,
-    req: Request,
-) -> Result<Option<EventId>, ApiError> {
-    let meta = request_meta(app, project_id, &req)?;
-    let Some(auth) = &meta.auth else {
-        return Err(ApiError::unauthorized(
-            "missing authentication: send X-Sentry-Auth or ?sentry_key=",
-        ));
-    };
-    authorize(app, &auth.public_key, meta.project_id).await?;
-    let limits = &app.config.limits;
-    let body = read_body(
-        req,
-        meta.content_encoding.clone(),
-        limits.max_envelope_bytes,
-    )
-    .await?;
-    let json = decode::decode_store_body(body, limits.max_event_bytes).map_err(decode_error)?;
-    if json.len() > limits.max_event_bytes {
-        return Err(ApiError::too_large(format!(
-            "event is {} bytes, more than the limit of {}",
-            json.len(),
-            limits.max_event_bytes
-        )));
-    }
-    let ctx = event::Context {
-        project_id: meta.project_id,
-        envelope_event_id: None,
-        client_ip: meta.client_ip,
-    };
-    let new_event = event::prepare(&json, &ctx)?;
-    submit(app, new_event).await
-}
-
-/// Checks that `key` is an active key of an active `project_id` (sentry-protocol.md 2.1).
-async fn authorize(app: &AppState, key: &str, project_id: i64) -> Result<(), ApiError> {
-    let info = app.keys.get(&app.store, key).await?;
-    match info {
-        None => Err(ApiError::forbidden("unknown public key")),
-        Some(i) if i.project_id != project_id => Err(ApiError::forbidden(
-            "the public key belongs to another project",
-        )),
-        Some(i) if !i.key_active => Err(ApiError::forbidden("the public key is disabled")),
-        Some(i) if !i.project_active => Err(ApiError::forbidden("the project is disabled")),
-        Some(_) => Ok(()),
-    }
-}
-
-fn admit(app: &AppState) -> Result<super::writer::Admission, ApiError> {
-    app.writer
+    let (raw, reservation) = reader.finish().await?;
+    let _admission = app
+        .writer
         .admit()
-        .map_err(|_| ApiError::overloaded(app.config.ingest.retry_after_secs))
-}
-
-async fn submit(
-    app: &AppState,
-    event: crate::store::NewEvent,
-) -> Result<Option<EventId>, ApiError> {
-    let id = event.event_id;
-    match app.writer.submit(event).await {
-        Ok(_) => Ok(Some(id)),
-        Err(SubmitError::QueueFull) => {
-            Err(ApiError::overloaded(app.config.ingest.retry_after_secs))
-        }
-        Err(SubmitError::Closed) => Err(ApiError::unavailable("writer stopped")),
-        Err(SubmitError::Store(e)) => Err(e.into()),
-    }
+        .map_err(|_| IngestError::Overloaded { retry_after_secs })?;
+    let encoding = meta.content_encoding.take();
+    let heavy = app.gate.heavy();
+    let (body, _reservation) =
+        body::decode(heavy, raw, encoding, limit, reservation, retry_after_secs).await?;
+    let envelope = request::parse_envelope(heavy, body, format, &config.limits).await?;
+    auth::check_envelope(app, &meta, &envelope.header).await?;
+    let cx = ItemContext {
+        app,
+        project_id: meta.project_id,
+        envelope: &envelope.header,
+        client_ip: meta.client_ip,
+        event_id: None,
+        user_agent: user_agent.as_ref().and_then(|v| v.to_str().ok()),
+    };
+    items::dispatch(cx, &envelope.items).await
 }

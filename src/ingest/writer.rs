@@ -7,7 +7,7 @@
 //! letting memory grow.
 //!
 //! Under load (at least `defer_at` requests in progress) batches leave their issues'
-//! counters to a roll-up ([`Aggregates::Deferred`], `store/aggregate.rs`), which a writer
+//! counters to a roll-up ([`Aggregates::Deferred`], `store/batch/aggregate.rs`), which a writer
 //! task runs when the queue is empty or [`ROLL_UP_EVERY`] has passed, and until nothing is
 //! pending when it stops. Issue counts then lag the acknowledged events by at most about
 //! that long; the events themselves are stored and readable before their 200.
@@ -152,9 +152,11 @@ impl Writer {
     }
 
     /// Takes one of the `capacity` places for a request about to be ingested, or fails at once
-    /// with [`SubmitError::QueueFull`]. Taken before the body is read, so an overloaded
-    /// server refuses work before spending memory and CPU on it, and the queue can never hold
-    /// more events than there are places.
+    /// with [`SubmitError::QueueFull`]. Taken once the body is read (while it is read, the
+    /// request holds a place of its address and its bytes of the budget, `gate.rs`, so slow
+    /// clients cannot take these places from everyone) and before it is decompressed and
+    /// parsed, so an overloaded server refuses work before spending CPU on it, and the queue
+    /// can never hold more events than there are places.
     pub fn admit(&self) -> Result<Admission, SubmitError> {
         self.admission
             .clone()
@@ -244,9 +246,10 @@ async fn commit(store: &Store, batch: &mut Vec<Job>, aggregates: Aggregates) {
     metrics::histogram!("errata_batch_size").record(events.len() as f64);
     match insert(store, events.clone(), aggregates).await {
         Ok(outcomes) => answer(outcomes.into_iter().map(Ok), replies),
-        // A database that is down fails every event alike: tell every sender at once.
+        // A database that is down fails every event alike: tell every sender at once. The
+        // endpoints log the outage (`outage.rs`), not a line per batch.
         Err(e @ StoreError::Unavailable(_)) => {
-            tracing::error!(error = %e, events = events.len(), "group commit failed");
+            tracing::debug!(error = %e, events = events.len(), "group commit failed");
             let msg = e.to_string();
             answer(
                 events

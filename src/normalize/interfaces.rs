@@ -5,8 +5,9 @@
 
 use serde_json::{Map, Value};
 
+use super::in_app::{frame_platform, resolve_in_app};
 use super::notes::Notes;
-use crate::grouping::{frame_platform, py_str_owned, resolve_in_app};
+use crate::event::lenient::py_str_owned;
 
 /// Most frames kept per stack trace; the oldest and newest halves survive.
 pub const MAX_FRAMES: usize = 250;

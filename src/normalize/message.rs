@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 use super::notes::Notes;
-use crate::grouping::py_str_owned;
+use crate::event::lenient::py_str_owned;
 
 /// Cap for `logentry.message` and `logentry.formatted`, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 8192;

@@ -6,18 +6,24 @@
 //!
 //! 1. [`fields`]: legacy `sentry.interfaces.*` aliases, `event_id`, `level`, `platform`, the
 //!    short strings (`release`, `environment`, …), `fingerprint`, object-typed fields;
-//! 2. [`timestamp`]: `timestamp` → RFC 3339 UTC µs, `received` recorded;
+//! 2. [`timestamp`]: `timestamp` → RFC 3339 UTC µs (the receive time when outside
+//!    [`TimestampBounds`]: too far ahead, or older than the retention period), `received`
+//!    recorded;
 //! 3. [`message`]: message forms → `logentry`;
 //! 4. [`interfaces`]: `exception`/`threads`/`breadcrumbs` → `{"values": [...]}`, stack caps,
-//!    per-frame `in_app` resolution (`in_app` = server verdict, `in_app_sdk` = SDK's value);
+//!    per-frame [`in_app`] resolution (`in_app` = server verdict, `in_app_sdk` = SDK's value),
+//!    the only place where in-app is decided;
 //! 5. [`tags`], [`user`];
 //! 6. [`trim`]: oversized strings;
 //! 7. [`title`]: title and culprit.
 //!
 //! Whatever is dropped or shortened is recorded in the event's `errors` list
 //! (`[{type, name, value}]`, see [`notes`]). Unknown keys are left alone.
+//!
+//! Later stages read the result through [`EventView`] ([`Normalized::view`]), never by key.
 
 mod fields;
+mod in_app;
 mod interfaces;
 mod message;
 mod notes;
@@ -26,6 +32,7 @@ mod timestamp;
 mod title;
 mod trim;
 mod user;
+mod user_agent;
 
 #[cfg(test)]
 mod tests;
@@ -33,13 +40,16 @@ mod tests;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 
+use crate::event::EventView;
 use crate::protocol::{EventId, Level};
 
+pub use in_app::{re_resolve_in_app, resolve_in_app, resolve_in_app_with, RUST_NOT_APP};
 pub use interfaces::{MAX_BREADCRUMBS, MAX_FRAMES};
 pub use message::{render as render_logentry, MAX_MESSAGE_CHARS};
-pub use timestamp::{format_us as format_timestamp_us, parse_rfc3339};
+pub use timestamp::{format_us as format_timestamp_us, parse_rfc3339, TimestampBounds};
 pub use title::MAX_TITLE_CHARS;
 pub use trim::MAX_STRING_BYTES;
+pub use user_agent::add_contexts as add_user_agent_contexts;
 
 /// Inputs to normalization that do not come from the payload itself.
 #[derive(Debug, Clone)]
@@ -50,6 +60,8 @@ pub struct NormalizeContext {
     pub envelope_event_id: Option<EventId>,
     /// The client's address, substituted for `user.ip_address: "{{auto}}"`.
     pub client_ip: Option<IpAddr>,
+    /// How far `timestamp` may lie from `received_ms` before it is replaced by it.
+    pub timestamp_bounds: TimestampBounds,
 }
 
 /// A normalized event: the canonical JSON plus the fields later stages index.
@@ -83,6 +95,20 @@ pub struct Normalized {
     pub event: Value,
 }
 
+impl Normalized {
+    /// The normalized event, read through its typed accessors.
+    pub fn view(&self) -> EventView<'_> {
+        EventView::new(&self.event)
+    }
+
+    /// Recomputes what normalization derived from the frames, after a later stage rewrote
+    /// them (source-map resolution, `crate::artifacts::resolve`): the culprit names the newest
+    /// in-app frame.
+    pub fn frames_rewritten(&mut self) {
+        self.culprit = title::culprit(&self.view());
+    }
+}
+
 /// Normalizes one event payload. Never fails: malformed optional fields are dropped and noted
 /// in the event's `errors` list; a payload that is not even an object becomes an empty event.
 pub fn normalize(event: Value, ctx: &NormalizeContext) -> Normalized {
@@ -98,7 +124,8 @@ pub fn normalize(event: Value, ctx: &NormalizeContext) -> Normalized {
     fields::map_aliases(&mut map);
     let event_id = fields::event_id(&mut map, ctx.envelope_event_id, &mut notes);
     let received_us = ctx.received_ms.saturating_mul(1000);
-    let timestamp_us = timestamp::normalize(&mut map, received_us, &mut notes);
+    let timestamp_us =
+        timestamp::normalize(&mut map, received_us, ctx.timestamp_bounds, &mut notes);
     map.insert(
         "received".to_owned(),
         Value::String(timestamp::format_us(received_us)),
@@ -119,8 +146,9 @@ pub fn normalize(event: Value, ctx: &NormalizeContext) -> Normalized {
 
     let mut event = Value::Object(map);
     trim::trim_strings(&mut event, &mut notes);
-    let title = title::title(&event);
-    let culprit = title::culprit(&event);
+    let view = EventView::new(&event);
+    let title = title::title(&view);
+    let culprit = title::culprit(&view);
     if let Value::Object(map) = &mut event {
         notes.write_into(map);
     }

@@ -4,7 +4,8 @@
 //! Entry shape: `{"type": <kind>, "name": <dotted path>, "value": <summary>}` where `type` is
 //! `invalid_data` (wrongly typed or unparsable; `value` is the offending value, strings cut to
 //! 200 characters, containers summarized) or `value_too_long` / `list_trimmed` (`value` is the
-//! original length in bytes or items).
+//! original length in bytes or items), or `future_timestamp` / `past_timestamp` (`value` is the
+//! timestamp as sent, which was replaced by the receive time; see [`Notes::clamped`]).
 
 use serde_json::{json, Map, Value};
 
@@ -39,6 +40,19 @@ impl Notes {
     /// A string was shortened; `original` is its length in bytes.
     pub fn too_long(&mut self, name: &str, original: usize) {
         self.push(json!({"type": "value_too_long", "name": name, "value": original}));
+    }
+
+    /// A timestamp outside its bounds was replaced by the receive time (`kind` is
+    /// `future_timestamp` or `past_timestamp`, Relay's names): `value` is what the SDK sent,
+    /// `sdk_time` and `server_time` the two instants in RFC 3339 (as Relay's clock errors).
+    pub fn clamped(&mut self, kind: &str, name: &str, sent: &Value, sdk_us: i64, server_us: i64) {
+        self.push(json!({
+            "type": kind,
+            "name": name,
+            "value": summarize(sent),
+            "sdk_time": super::timestamp::format_us(sdk_us),
+            "server_time": super::timestamp::format_us(server_us),
+        }));
     }
 
     /// A list was shortened; `original` is its length in items.

@@ -4,14 +4,23 @@
 //! Keys: trimmed, spaces → `-`, at most 200 characters of `[A-Za-z0-9_.:-]`. Values: trimmed,
 //! at most 200 characters, no newlines; booleans → `True`/`False`, numbers stringified, `null`
 //! dropped. Pairs that cannot be repaired are dropped and noted.
+//!
+//! At most [`MAX_TAGS`] pairs are kept per event; the rest are dropped and noted once as
+//! `list_trimmed` with the number of pairs sent, so a hostile event cannot fill the tag
+//! tables (one event with 60,000 tags made 60,001 tag rows and a 17.9 MB issue page).
 
 use serde_json::{Map, Value};
 
 use super::notes::Notes;
-use crate::grouping::py_str_owned;
+use crate::event::lenient::py_str_owned;
 
 /// Longest tag key and value, in characters.
 pub const MAX_TAG_CHARS: usize = 200;
+
+/// Most tags kept per event. Relay bounds each key and value (200 characters) and the event
+/// (1 MiB) but not their number; SDKs set a handful and applications a few dozen, so 200
+/// leaves room for any real use while bounding the rows and facets one event can add.
+pub const MAX_TAGS: usize = 200;
 
 /// Normalizes `event.tags` in place and returns the pairs.
 pub fn normalize(event: &mut Map<String, Value>, notes: &mut Notes) -> Vec<(String, String)> {
@@ -19,26 +28,43 @@ pub fn normalize(event: &mut Map<String, Value>, notes: &mut Notes) -> Vec<(Stri
         return Vec::new();
     };
     let mut out = Vec::new();
-    match raw {
+    // Past the cap the rest is only counted, not normalized.
+    let mut cut = false;
+    let sent = match raw {
         Value::Null => return out,
         Value::Object(map) => {
+            let sent = map.len();
             for (k, v) in map {
+                if out.len() == MAX_TAGS {
+                    cut = true;
+                    break;
+                }
                 push_pair(&mut out, &Value::String(k), &v, notes);
             }
+            sent
         }
         Value::Array(list) => {
+            let sent = list.len();
             for (i, pair) in list.into_iter().enumerate() {
+                if out.len() == MAX_TAGS {
+                    cut = true;
+                    break;
+                }
                 match pair.as_array().map(Vec::as_slice) {
                     Some([k, v]) => push_pair(&mut out, k, v, notes),
                     _ if pair.is_null() => {}
                     _ => notes.invalid(&format!("tags.{i}"), &pair),
                 }
             }
+            sent
         }
         other => {
             notes.invalid("tags", &other);
             return out;
         }
+    };
+    if cut {
+        notes.list_trimmed("tags", sent);
     }
     let stored = out
         .iter()
@@ -145,6 +171,33 @@ mod tests {
         assert_eq!(got, pairs(&[("a", "1"), ("a", "2"), ("c", "False")]));
         assert_eq!(stored, json!([["a", "1"], ["a", "2"], ["c", "False"]]));
         assert_eq!(notes, 1);
+    }
+
+    #[test]
+    fn tags_beyond_the_cap_are_dropped_and_noted() {
+        let many: Map<String, Value> = (0..60_000)
+            .map(|i| (format!("k{i:05}"), json!("v")))
+            .collect();
+        let mut notes = Notes::default();
+        let mut ev = Map::new();
+        ev.insert("tags".to_owned(), Value::Object(many));
+        let got = normalize(&mut ev, &mut notes);
+        assert_eq!(got.len(), MAX_TAGS);
+        assert_eq!(ev["tags"].as_array().map(Vec::len), Some(MAX_TAGS));
+        assert_eq!(
+            notes.entries(),
+            [json!({"type": "list_trimmed", "name": "tags", "value": 60_000})]
+        );
+        // Exactly at the cap, and over it only by pairs that are dropped anyway: nothing noted.
+        let list: Vec<Value> = (0..MAX_TAGS)
+            .map(|i| json!([format!("k{i}"), "v"]))
+            .collect();
+        let (got, _, notes) = run(Value::Array(list.clone()));
+        assert_eq!((got.len(), notes), (MAX_TAGS, 0));
+        let mut with_nulls = list;
+        with_nulls.insert(0, json!(["gone", null]));
+        let (got, _, notes) = run(Value::Array(with_nulls));
+        assert_eq!((got.len(), notes), (MAX_TAGS, 0));
     }
 
     #[test]

@@ -12,6 +12,7 @@ fn ctx() -> NormalizeContext {
         received_ms: RECEIVED_MS,
         envelope_event_id: None,
         client_ip: "198.51.100.7".parse().ok(),
+        timestamp_bounds: Default::default(),
     }
 }
 
@@ -69,6 +70,11 @@ fn event_id_precedence() {
 
 #[test]
 fn timestamp_forms() {
+    // Four days after RECEIVED_MS: the forms, not the bounds, are under test here.
+    let ctx = || NormalizeContext {
+        timestamp_bounds: super::TimestampBounds::UNBOUNDED,
+        ..self::ctx()
+    };
     let n = normalize(
         json!({"timestamp": "2026-11-22T04:33:10.625591+01:00"}),
         &ctx(),
@@ -85,6 +91,18 @@ fn timestamp_forms() {
         errors(&n.event),
         [("invalid_data".to_owned(), "timestamp".to_owned())]
     );
+}
+
+#[test]
+fn far_future_timestamps_become_the_receive_time_with_an_error() {
+    let n = normalize(json!({"timestamp": 253_402_300_799_i64}), &ctx());
+    assert_eq!(n.timestamp_ms, RECEIVED_MS);
+    assert_eq!(n.event["timestamp"], "2026-11-18T11:06:40.123000Z");
+    assert_eq!(
+        errors(&n.event),
+        [("future_timestamp".to_owned(), "timestamp".to_owned())]
+    );
+    assert_eq!(n.event["errors"][0]["value"], 253_402_300_799_i64);
 }
 
 #[test]
@@ -262,16 +280,11 @@ fn frames_in_app_resolved_and_culprit() {
 fn normalizing_is_idempotent_for_grouping() {
     let raw = json!({"platform": "native", "exception": [{"type": "panic", "stacktrace": {"frames": [
         {"function": "main", "in_app": true}, {"function": "app::run", "in_app": true}]}}]});
-    let once = normalize(raw.clone(), &ctx());
+    let once = normalize(raw, &ctx());
     let twice = normalize(once.event.clone(), &ctx());
-    assert_eq!(
-        crate::grouping::group(&once.event),
-        crate::grouping::group(&twice.event)
-    );
-    assert_eq!(
-        crate::grouping::group(&raw),
-        crate::grouping::group(&once.event)
-    );
+    let grouping = crate::grouping::group(&once.view());
+    assert_eq!(grouping, crate::grouping::group(&twice.view()));
+    assert_eq!(grouping.values, ["type:panic", "fn:app::run"]);
     let frame = &twice.event["exception"]["values"][0]["stacktrace"]["frames"][0];
     assert_eq!(
         (&frame["in_app"], &frame["in_app_sdk"]),

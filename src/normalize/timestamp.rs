@@ -8,18 +8,64 @@
 use serde_json::{Map, Value};
 
 use super::notes::Notes;
+use crate::clock::{DAY_MS, MINUTE_MS};
 
 /// Microseconds since the Unix epoch of 0001-01-01T00:00:00Z, the earliest accepted instant.
 const MIN_US: i64 = -62_135_596_800 * 1_000_000;
 /// Microseconds since the Unix epoch of 9999-12-31T23:59:59.999999Z, the latest accepted instant.
 const MAX_US: i64 = 253_402_300_800 * 1_000_000 - 1;
 
+/// How far an event's `timestamp` may lie from the moment it was received before it is
+/// replaced by that moment (Relay's `max_secs_in_future` / `max_secs_in_past`): a timestamp in
+/// the year 9999 would otherwise pin its issue's `last_seen` there for good, and one older than
+/// the retention period describes an event already gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampBounds {
+    /// Most milliseconds after the receive time (clock drift allowed). Relay's default: 60 s.
+    pub max_future_ms: i64,
+    /// Most milliseconds before the receive time: the retention period. Default 90 days.
+    pub max_past_ms: i64,
+}
+
+impl TimestampBounds {
+    /// No bounds: every parsable timestamp is kept (tests of other stages, replays).
+    pub const UNBOUNDED: TimestampBounds = TimestampBounds {
+        max_future_ms: i64::MAX,
+        max_past_ms: i64::MAX,
+    };
+}
+
+impl Default for TimestampBounds {
+    /// One minute into the future, 90 days into the past.
+    fn default() -> Self {
+        TimestampBounds {
+            max_future_ms: MINUTE_MS,
+            max_past_ms: 90 * DAY_MS,
+        }
+    }
+}
+
 /// Normalizes `timestamp` in place and returns it in epoch microseconds. Missing, `null` or
-/// unparsable timestamps become `received_us` (the garbage is noted in `errors`).
-pub fn normalize(event: &mut Map<String, Value>, received_us: i64, notes: &mut Notes) -> i64 {
+/// unparsable timestamps become `received_us` (the garbage is noted in `errors`), and so do
+/// timestamps outside `bounds` around `received_us` (noted as `future_timestamp` or
+/// `past_timestamp` with the value the SDK sent).
+pub fn normalize(
+    event: &mut Map<String, Value>,
+    received_us: i64,
+    bounds: TimestampBounds,
+    notes: &mut Notes,
+) -> i64 {
     let us = match event.get("timestamp") {
         None | Some(Value::Null) => received_us,
         Some(v) => match value_to_us(v) {
+            Some(us) if us > received_us.saturating_add(ms_to_us(bounds.max_future_ms)) => {
+                notes.clamped("future_timestamp", "timestamp", v, us, received_us);
+                received_us
+            }
+            Some(us) if us < received_us.saturating_sub(ms_to_us(bounds.max_past_ms)) => {
+                notes.clamped("past_timestamp", "timestamp", v, us, received_us);
+                received_us
+            }
             Some(us) => us,
             None => {
                 notes.invalid("timestamp", v);
@@ -29,6 +75,10 @@ pub fn normalize(event: &mut Map<String, Value>, received_us: i64, notes: &mut N
     };
     event.insert("timestamp".to_owned(), Value::String(format_us(us)));
     us
+}
+
+fn ms_to_us(ms: i64) -> i64 {
+    ms.saturating_mul(1000)
 }
 
 /// Epoch microseconds of a JSON timestamp (RFC 3339 string, numeric string or epoch seconds).
@@ -272,6 +322,39 @@ mod tests {
         ] {
             assert_eq!(value_to_us(&v), None, "{v}");
         }
+    }
+
+    #[test]
+    fn timestamps_outside_the_bounds_become_the_receive_time() {
+        let received_us = 1_795_000_000 * 1_000_000;
+        let run = |ts: Value| {
+            let mut ev = Map::new();
+            ev.insert("timestamp".to_owned(), ts);
+            let mut notes = Notes::default();
+            let us = normalize(&mut ev, received_us, TimestampBounds::default(), &mut notes);
+            (us, notes.entries().to_vec())
+        };
+        let (us, notes) = run(json!(253_402_300_799_i64));
+        assert_eq!(us, received_us);
+        assert_eq!(notes[0]["type"], "future_timestamp");
+        assert_eq!(notes[0]["name"], "timestamp");
+        assert_eq!(notes[0]["value"], 253_402_300_799_i64);
+        assert_eq!(notes[0]["sdk_time"], "9999-12-31T23:59:59.000000Z");
+        assert_eq!(notes[0]["server_time"], "2026-11-18T11:06:40.000000Z");
+        let (us, notes) = run(json!("1970-01-01T00:00:00Z"));
+        assert_eq!(
+            (us, notes[0]["type"].as_str()),
+            (received_us, Some("past_timestamp"))
+        );
+        // Within a minute ahead and 90 days back: kept.
+        let (us, notes) = run(json!(1_795_000_060));
+        assert_eq!((us, notes.len()), (received_us + 60_000_000, 0));
+        let (us, notes) = run(json!(1_795_000_000 - 90 * 86_400));
+        assert_eq!((us, notes.len()), (received_us - 90 * 86_400_000_000, 0));
+        let (_, notes) = run(json!(1_795_000_061));
+        assert_eq!(notes.len(), 1);
+        let (_, notes) = run(json!(1_795_000_000 - 90 * 86_400 - 1));
+        assert_eq!(notes.len(), 1);
     }
 
     #[test]

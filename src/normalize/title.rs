@@ -9,39 +9,29 @@
 //! Culprit: `transaction`, else the newest in-app frame as `module in function`
 //! (`filename in function` without module).
 
-use serde_json::Value;
-
-use crate::grouping::{event_exceptions, event_platform, select_exceptions};
+use crate::event::{EventView, Exception, Frame};
+use crate::grouping::main_exception;
 
 /// Longest title / culprit, in characters (the cut one ends in `…`).
 pub const MAX_TITLE_CHARS: usize = 200;
 
 /// The event's display title.
-pub fn title(event: &Value) -> String {
-    let excs = event_exceptions(event);
-    let main = select_exceptions(&excs, event_platform(event)).main;
-    let text = main
+pub fn title(event: &EventView<'_>) -> String {
+    let text = main_exception(event)
         .and_then(|exc| exception_title(event, exc))
         .or_else(|| message_line(event))
         .unwrap_or_else(|| "<unlabeled event>".to_owned());
     cap(text)
 }
 
-fn exception_title(event: &Value, exc: &Value) -> Option<String> {
-    let ty = non_empty(exc.get("type"));
-    let value = non_empty(exc.get("value")).and_then(first_line);
-    let synthetic = exc
-        .get("mechanism")
-        .and_then(|m| m.get("synthetic"))
-        .and_then(Value::as_bool)
-        == Some(true);
-    if synthetic {
+fn exception_title(event: &EventView<'_>, exc: Exception<'_>) -> Option<String> {
+    let ty = trimmed(exc.ty());
+    let value = trimmed(exc.value()).and_then(first_line);
+    if exc.is_synthetic() {
         let crash_fn = exc
-            .get("stacktrace")
-            .and_then(|s| s.get("frames"))
-            .and_then(Value::as_array)
-            .and_then(|f| f.last())
-            .and_then(|f| non_empty(f.get("function")));
+            .stacktrace()
+            .and_then(|s| s.frames().next_back())
+            .and_then(|f| trimmed(f.function()));
         return message_line(event)
             .or_else(|| crash_fn.map(str::to_owned))
             .or_else(|| value.map(str::to_owned));
@@ -54,23 +44,20 @@ fn exception_title(event: &Value, exc: &Value) -> Option<String> {
     }
 }
 
-/// First line of `logentry.formatted` ∥ `logentry.message` ∥ a top-level string `message`.
-fn message_line(event: &Value) -> Option<String> {
-    let le = event.get("logentry");
-    [
-        le.and_then(|l| l.get("formatted")),
-        le.and_then(|l| l.get("message")),
-        event.get("message"),
-    ]
-    .into_iter()
-    .find_map(|v| non_empty(v).and_then(first_line))
-    .map(str::to_owned)
+/// First line of the message: `logentry.formatted` ∥ `logentry.message` (the template) ∥ a
+/// top-level `message` kept beside the `logentry`.
+fn message_line(event: &EventView<'_>) -> Option<String> {
+    event
+        .messages()
+        .flat_map(|m| [m.formatted(), m.template()])
+        .flatten()
+        .find_map(first_line)
+        .map(str::to_owned)
 }
 
-fn non_empty(v: Option<&Value>) -> Option<&str> {
-    v.and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+/// The text trimmed, `None` when nothing is left.
+fn trimmed(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// The first non-blank line, trimmed.
@@ -89,35 +76,29 @@ fn cap(mut s: String) -> String {
 }
 
 /// The event's culprit, if any.
-pub fn culprit(event: &Value) -> Option<String> {
-    if let Some(t) = non_empty(event.get("transaction")) {
+pub fn culprit(event: &EventView<'_>) -> Option<String> {
+    if let Some(t) = trimmed(event.transaction()) {
         return Some(cap(t.to_owned()));
     }
-    let excs = event_exceptions(event);
-    let main = select_exceptions(&excs, event_platform(event)).main;
-    let mut stacks: Vec<&Value> = Vec::new();
-    stacks.extend(main.and_then(|e| e.get("stacktrace")));
-    stacks.extend(excs.iter().rev().filter_map(|e| e.get("stacktrace")));
-    if let Some(Value::Array(threads)) = event.get("threads").and_then(|t| t.get("values")) {
-        stacks.extend(threads.iter().filter_map(|t| t.get("stacktrace")));
-    }
-    stacks.extend(event.get("stacktrace"));
-    stacks
+    let main = main_exception(event).and_then(|e| e.stacktrace());
+    let mut stacks = main
         .into_iter()
-        .filter_map(|st| st.get("frames").and_then(Value::as_array))
-        .find_map(|frames| {
-            frames
-                .iter()
+        .chain(event.exceptions().rev().filter_map(|e| e.stacktrace()))
+        .chain(event.threads().filter_map(|t| t.stacktrace()))
+        .chain(event.stacktrace());
+    stacks
+        .find_map(|st| {
+            st.frames()
                 .rev()
-                .filter(|f| f.get("in_app").and_then(Value::as_bool) == Some(true))
+                .filter(Frame::in_app)
                 .find_map(frame_location)
         })
         .map(cap)
 }
 
-fn frame_location(frame: &Value) -> Option<String> {
-    let place = non_empty(frame.get("module")).or_else(|| non_empty(frame.get("filename")));
-    let func = non_empty(frame.get("function"));
+fn frame_location(frame: Frame<'_>) -> Option<String> {
+    let place = trimmed(frame.module()).or_else(|| trimmed(frame.filename()));
+    let func = trimmed(frame.function());
     match (place, func) {
         (Some(p), Some(f)) => Some(format!("{p} in {f}")),
         (Some(x), None) | (None, Some(x)) => Some(x.to_owned()),
@@ -128,7 +109,15 @@ fn frame_location(frame: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn title(event: &Value) -> String {
+        super::title(&EventView::new(event))
+    }
+
+    fn culprit(event: &Value) -> Option<String> {
+        super::culprit(&EventView::new(event))
+    }
 
     #[test]
     fn titles() {

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use super::notes::Notes;
-use crate::grouping::py_str_owned;
+use crate::event::lenient::py_str_owned;
 
 /// Normalizes `event.user` in place and returns the distinct-user key: `id:…` ∥ `email:…` ∥
 /// `username:…` ∥ `ip:…` (the first non-empty one).

@@ -1,17 +1,17 @@
 //! `errata notify …`: test every channel, show their health, manage a project's channels
 //! and frequency rule.
 //!
-//! Output is one line per item on stdout (tab-separated where it is a listing); webhook URLs
-//! are shown redacted, since they are credentials.
+//! Output is one line per item on stdout (tab-separated where it is a listing); targets are
+//! shown as their channel kind redacts them (webhook URLs are credentials). Channels are
+//! added through [`super::channel::add`], the same validation as the web form.
 
 use clap::Subcommand;
 
 use crate::config::Config;
-use crate::store::{Channel, ChannelKind, FrequencyRule, Store, StoreError};
+use crate::store::{Channel, FrequencyRule, Store, StoreError};
 use crate::timefmt::rfc3339_ms;
 
-use super::recipients::parse_list;
-use super::slack::redact_webhook;
+use super::channel::{self, AddChannelError};
 use super::{Notifier, NotifyError};
 
 /// `errata notify …`
@@ -52,11 +52,51 @@ pub enum ChannelCommand {
         /// Recipient list
         recipients: String,
     },
-    /// Add a Slack incoming-webhook URL to a project
+    /// Add a Slack incoming-webhook URL to a project (https; private or loopback targets
+    /// and plain http only with ERRATA_NOTIFY_ALLOW_PRIVATE_TARGETS=true)
     AddSlack {
         /// Project id or name
         project: String,
         /// Webhook URL (https://hooks.slack.com/services/…)
+        url: String,
+    },
+    /// Add a generic webhook (signed JSON, README "Webhook payload") to a project; without
+    /// --secret a random secret is made and printed once
+    AddWebhook {
+        /// Project id or name
+        project: String,
+        /// Webhook URL (https)
+        url: String,
+        /// Signing secret (16 to 200 printable ASCII characters)
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// Add a Discord webhook URL to a project
+    AddDiscord {
+        /// Project id or name
+        project: String,
+        /// Webhook URL (https://discord.com/api/webhooks/…)
+        url: String,
+    },
+    /// Add a Microsoft Teams incoming webhook or Workflows URL to a project
+    AddTeams {
+        /// Project id or name
+        project: String,
+        /// Webhook URL
+        url: String,
+    },
+    /// Add a PagerDuty service (Events API v2 routing key) to a project
+    AddPagerduty {
+        /// Project id or name
+        project: String,
+        /// Routing key of the service's Events API v2 integration
+        routing_key: String,
+    },
+    /// Add an ntfy topic to a project
+    AddNtfy {
+        /// Project id or name
+        project: String,
+        /// Topic URL (https://ntfy.sh/TOPIC)
         url: String,
     },
     /// Remove a channel by id (see `list`)
@@ -85,35 +125,52 @@ pub async fn run(
         NotifyCommand::Channels(ChannelCommand::AddEmail {
             project,
             recipients,
+        }) => add_channels(config, store, &project, "email", &recipients)
+            .await
+            .map(drop),
+        NotifyCommand::Channels(ChannelCommand::AddSlack { project, url }) => {
+            add_channels(config, store, &project, "slack", &url)
+                .await
+                .map(drop)
+        }
+        NotifyCommand::Channels(ChannelCommand::AddWebhook {
+            project,
+            url,
+            secret,
         }) => {
-            let project_id = project_id(store, &project).await?;
-            let list = parse_list(&recipients)?;
-            if list.is_empty() {
-                return Err(NotifyError::Usage("no recipients given".into()));
-            }
-            for r in list {
-                let c = store
-                    .add_channel(project_id, ChannelKind::Email, &r.to_string())
-                    .await?;
-                println!("{}", channel_line(&c));
+            let input = match &secret {
+                Some(s) => format!("{url} {s}"),
+                None => url,
+            };
+            let added = add_channels(config, store, &project, "webhook", &input).await?;
+            if secret.is_none() {
+                for c in &added {
+                    let (_, made) = channel::webhook::split_target(&c.target);
+                    println!("secret	#{}	{made}", c.id);
+                }
             }
             Ok(())
         }
-        NotifyCommand::Channels(ChannelCommand::AddSlack { project, url }) => {
-            let project_id = project_id(store, &project).await?;
-            match url::Url::parse(url.trim()) {
-                Ok(u) if matches!(u.scheme(), "https" | "http") => {}
-                _ => {
-                    return Err(NotifyError::Usage(
-                        "the webhook must be an http(s) URL".into(),
-                    ))
-                }
-            }
-            let c = store
-                .add_channel(project_id, ChannelKind::Slack, url.trim())
-                .await?;
-            println!("{}", channel_line(&c));
-            Ok(())
+        NotifyCommand::Channels(ChannelCommand::AddDiscord { project, url }) => {
+            add_channels(config, store, &project, "discord", &url)
+                .await
+                .map(drop)
+        }
+        NotifyCommand::Channels(ChannelCommand::AddTeams { project, url }) => {
+            add_channels(config, store, &project, "teams", &url)
+                .await
+                .map(drop)
+        }
+        NotifyCommand::Channels(ChannelCommand::AddPagerduty {
+            project,
+            routing_key,
+        }) => add_channels(config, store, &project, "pagerduty", &routing_key)
+            .await
+            .map(drop),
+        NotifyCommand::Channels(ChannelCommand::AddNtfy { project, url }) => {
+            add_channels(config, store, &project, "ntfy", &url)
+                .await
+                .map(drop)
         }
         NotifyCommand::Channels(ChannelCommand::Remove { channel_id }) => {
             match store.remove_channel(channel_id).await {
@@ -220,16 +277,39 @@ async fn status(store: &Store) -> Result<(), NotifyError> {
     Ok(())
 }
 
-/// `#3  project 1  email  Jose <jose@example.com>` (webhooks redacted).
+/// `add-…`: validates `input` for `kind`, prints each channel added, and returns them.
+async fn add_channels(
+    config: &Config,
+    store: &Store,
+    project: &str,
+    kind: &str,
+    input: &str,
+) -> Result<Vec<Channel>, NotifyError> {
+    let project_id = project_id(store, project).await?;
+    let policy = config.notify.target_policy();
+    let added = channel::add(store, project_id, kind, input, &policy)
+        .await
+        .map_err(|e| match e {
+            AddChannelError::Invalid(e) => NotifyError::Invalid(e),
+            AddChannelError::Store(e) => NotifyError::Store(e),
+        })?;
+    for c in &added {
+        println!("{}", channel_line(c));
+    }
+    Ok(added)
+}
+
+/// `#3  project 1  email  Jose <jose@example.com>` (targets redacted by their kind).
 fn channel_line(c: &Channel) -> String {
     let scope = c
         .project_id
         .map_or_else(|| "global".to_owned(), |p| format!("project {p}"));
-    let target = match c.kind {
-        ChannelKind::Email => c.target.clone(),
-        ChannelKind::Slack => redact_webhook(&c.target),
-    };
-    format!("#{}\t{scope}\t{}\t{target}", c.id, c.kind.as_str())
+    format!(
+        "#{}\t{scope}\t{}\t{}",
+        c.id,
+        c.kind.as_str(),
+        channel::redact(c)
+    )
 }
 
 /// A project given by id or by name.

@@ -3,19 +3,18 @@
 //!
 //! A digest names every issue it carries (so nothing is lost by folding): per project and
 //! trigger, a summary line, the most frequent issues with their counts, then every other
-//! issue with its link.
+//! issue with its link. Each channel kind renders the groups (see [`super::channel`]).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use crate::store::Trigger;
 
-use super::message::{escape_html, one_line, truncate, MailContent};
+use super::message::{one_line, truncate};
 
 /// How many issues per group are listed as "most frequent".
 pub const TOP: usize = 5;
 /// Longest title shown per line, characters.
-const MAX_TITLE: usize = 120;
+pub const MAX_TITLE: usize = 120;
 
 /// One issue in a digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +55,22 @@ impl DigestGroup {
             (Trigger::Regression, _) => "regressions",
             (Trigger::Frequency, 1) => "spike",
             (Trigger::Frequency, _) => "spikes",
+            (Trigger::Users, 1) => "issue affecting many users",
+            (Trigger::Users, _) => "issues affecting many users",
+            (Trigger::EveryEvent, 1) => "new event",
+            (Trigger::EveryEvent, _) => "new events",
+            (Trigger::Unignored, 1) => "unignored issue",
+            (Trigger::Unignored, _) => "unignored issues",
+            (Trigger::Assigned, 1) => "issue assigned to you",
+            (Trigger::Assigned, _) => "issues assigned to you",
+            (Trigger::IncidentOpened, 1) => "failing monitor",
+            (Trigger::IncidentOpened, _) => "failing monitors",
+            (Trigger::IncidentResolved, 1) => "recovered monitor",
+            (Trigger::IncidentResolved, _) => "recovered monitors",
+            (Trigger::CertificateExpiring, 1) => "certificate expiring",
+            (Trigger::CertificateExpiring, _) => "certificates expiring",
+            (Trigger::IssueResolved, 1) => "resolved issue",
+            (Trigger::IssueResolved, _) => "resolved issues",
         };
         format!("{n} {noun} in {}", self.project)
     }
@@ -126,65 +141,11 @@ pub fn entry_line(e: &DigestEntry) -> String {
     )
 }
 
-/// The digest e-mail.
-pub fn email(groups: &[DigestGroup]) -> MailContent {
-    let mut text = String::new();
-    let mut html = String::from("<!DOCTYPE html><html><body style=\"font-family:sans-serif\">");
-    for g in groups {
-        let (top, rest) = g.split_top();
-        let _ = writeln!(text, "{}, the {} most frequent:", g.summary(), top.len());
-        let _ = write!(
-            html,
-            "<h3>{}, the {} most frequent:</h3><ol>",
-            escape_html(&g.summary()),
-            top.len()
-        );
-        for e in top {
-            let _ = writeln!(text, "  {}", entry_line(e));
-            let _ = write!(html, "<li>{}</li>", html_entry(e));
-        }
-        html.push_str("</ol>");
-        if !rest.is_empty() {
-            text.push_str("Also:\n");
-            html.push_str("<p>Also:</p><ul>");
-            for e in rest {
-                let _ = writeln!(text, "  {}", entry_line(e));
-                let _ = write!(html, "<li>{}</li>", html_entry(e));
-            }
-            html.push_str("</ul>");
-        }
-        text.push('\n');
-    }
-    text.push_str(
-        "These were folded into one digest because more notifications were due than the \
-         channel's limit allows.\n",
-    );
-    html.push_str(
-        "<p><small>These were folded into one digest because more notifications were due than \
-         the channel's limit allows.</small></p></body></html>",
-    );
-    MailContent {
-        subject: subject(groups),
-        text,
-        html,
-    }
-}
-
-fn html_entry(e: &DigestEntry) -> String {
-    format!(
-        "<a href=\"{}\">#{} {}</a> ({} events)",
-        escape_html(&e.link),
-        e.issue_id,
-        escape_html(&truncate(&one_line(&e.title), MAX_TITLE)),
-        e.count
-    )
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry(project: &str, trigger: Trigger, id: i64, count: i64) -> DigestEntry {
+    pub(crate) fn entry(project: &str, trigger: Trigger, id: i64, count: i64) -> DigestEntry {
         DigestEntry {
             trigger,
             project: project.into(),
@@ -192,34 +153,6 @@ mod tests {
             title: format!("Error {id}"),
             count,
             link: format!("http://e/issues/{id}"),
-        }
-    }
-
-    #[test]
-    fn names_every_issue_top_five_first() {
-        let entries: Vec<_> = (1..=37)
-            .map(|i| entry("checkout", Trigger::NewIssue, i, i % 7))
-            .collect();
-        let groups = group(entries);
-        assert_eq!(groups.len(), 1);
-        assert_eq!(subject(&groups), "[checkout] 37 new issues");
-        let mail = email(&groups);
-        assert!(
-            mail.text.starts_with(
-                "37 new issues in checkout, the 5 most frequent:\n  #6 Error 6 (6 events)"
-            ),
-            "{}",
-            mail.text
-        );
-        for i in 1..=37 {
-            assert!(
-                mail.text.contains(&format!("#{i} Error {i} ")),
-                "#{i} missing"
-            );
-            assert!(
-                mail.html.contains(&format!("http://e/issues/{i}\"")),
-                "#{i} missing"
-            );
         }
     }
 

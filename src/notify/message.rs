@@ -1,17 +1,18 @@
-//! The facts of one notification and their rendering as an e-mail (subject, text, HTML).
+//! The facts of one notification, and the text helpers every channel's rendering shares.
 //!
 //! [`IssueFacts`] is gathered once per issue by the worker (issue counters, the triggering
-//! event's environment, release and stack) and rendered per channel: here for e-mail, in
-//! `slack.rs` for Block Kit.
+//! event's environment, release and stack) and rendered per channel kind in
+//! [`super::channel`].
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::event::{self, EventView};
 use crate::store::{FrequencyRule, Trigger};
 use crate::timefmt::rfc3339_ms;
 // Mail bodies and the issue browser's pages escape HTML by the same rule.
-pub use crate::web::escape_html;
+pub use crate::html::escape_html;
 
 /// Most frames listed in a message.
 const MAX_FRAMES: usize = 5;
@@ -25,6 +26,8 @@ pub struct Frame {
     pub function: String,
     /// `module`, else `filename`, with `:lineno` when known.
     pub location: String,
+    /// The frame's source line (`context_line`), trimmed, at most 200 characters.
+    pub source: Option<String>,
 }
 
 /// Everything a notification about one issue says.
@@ -32,6 +35,8 @@ pub struct Frame {
 pub struct IssueFacts {
     /// Why it is sent.
     pub trigger: Trigger,
+    /// Project id.
+    pub project_id: i64,
     /// Project name.
     pub project: String,
     /// Issue id.
@@ -62,23 +67,20 @@ pub struct IssueFacts {
     pub rule: Option<FrequencyRule>,
 }
 
-/// A rendered e-mail: subject and the two alternative bodies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailContent {
-    /// Subject line.
-    pub subject: String,
-    /// `text/plain` body.
-    pub text: String,
-    /// `text/html` body.
-    pub html: String,
-}
-
 /// `New issue`, `Regression`, `Spike`: the label in subjects and headers.
 pub fn trigger_label(trigger: Trigger) -> &'static str {
     match trigger {
         Trigger::NewIssue => "New issue",
         Trigger::Regression => "Regression",
         Trigger::Frequency => "Spike",
+        Trigger::Users => "Users affected",
+        Trigger::EveryEvent => "Event",
+        Trigger::Unignored => "Unignored",
+        Trigger::Assigned => "Assigned to you",
+        Trigger::IncidentOpened => "Failing",
+        Trigger::IncidentResolved => "Recovered",
+        Trigger::CertificateExpiring => "Certificate expiring",
+        Trigger::IssueResolved => "Resolved",
     }
 }
 
@@ -87,62 +89,44 @@ pub fn issue_link(base_url: &str, issue_id: i64) -> String {
     format!("{}/issues/{issue_id}", base_url.trim_end_matches('/'))
 }
 
-/// The top frames of an event payload (normalized JSON): from the last exception with a
+/// The top frames of a stored (normalized) event payload: from the last exception with a
 /// stack trace, else the first thread with one, else the top-level `stacktrace`; innermost
 /// first; in-app frames only when there are any; at most five.
-pub fn top_frames(event: &Value) -> Vec<Frame> {
-    let values = |key: &str| -> Vec<Value> {
-        match event.get(key) {
-            Some(Value::Object(o)) => o
-                .get("values")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            Some(Value::Array(a)) => a.clone(),
-            _ => Vec::new(),
-        }
-    };
-    let frames_of = |holder: &Value| -> Option<Vec<Value>> {
-        holder
-            .get("stacktrace")
-            .and_then(|s| s.get("frames"))
-            .and_then(Value::as_array)
-            .filter(|f| !f.is_empty())
-            .cloned()
-    };
-    let frames = values("exception")
-        .iter()
+pub fn top_frames(payload: &Value) -> Vec<Frame> {
+    let event = EventView::new(payload);
+    let has_frames = |st: &event::Stacktrace<'_>| st.frames().next().is_some();
+    let Some(stack) = event
+        .exceptions()
         .rev()
-        .find_map(frames_of)
-        .or_else(|| values("threads").iter().find_map(frames_of))
-        .or_else(|| frames_of(event))
-        .unwrap_or_default();
-    let in_app: Vec<&Value> = frames
-        .iter()
-        .filter(|f| f.get("in_app").and_then(Value::as_bool) == Some(true))
-        .collect();
-    let chosen: Vec<&Value> = if in_app.is_empty() {
-        frames.iter().collect()
-    } else {
-        in_app
+        .filter_map(|e| e.stacktrace())
+        .chain(event.threads().filter_map(|t| t.stacktrace()))
+        .chain(event.stacktrace())
+        .find(has_frames)
+    else {
+        return Vec::new();
     };
-    chosen
-        .into_iter()
+    let any_in_app = stack.frames().any(|f| f.in_app());
+    stack
+        .frames()
         .rev()
+        .filter(|f| !any_in_app || f.in_app())
         .take(MAX_FRAMES)
         .map(|f| {
-            let text = |k: &str| f.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-            let place = text("module")
-                .or_else(|| text("filename"))
-                .or_else(|| text("abs_path"))
+            let place = f
+                .module()
+                .or_else(|| f.filename())
+                .or_else(|| f.abs_path())
                 .unwrap_or("?");
-            let location = match f.get("lineno").and_then(Value::as_i64) {
-                Some(line) => format!("{place}:{line}"),
-                None => place.to_owned(),
-            };
             Frame {
-                function: text("function").unwrap_or("?").to_owned(),
-                location,
+                function: f.function().unwrap_or("?").to_owned(),
+                location: match f.lineno() {
+                    Some(line) => format!("{place}:{line}"),
+                    None => place.to_owned(),
+                },
+                source: f
+                    .context_line()
+                    .map(|l| truncate(&one_line(l.trim()), 200))
+                    .filter(|l| !l.is_empty()),
             }
         })
         .collect()
@@ -192,6 +176,22 @@ impl IssueFacts {
                 self.project, r.events, r.minutes
             ),
             (Trigger::Frequency, None) => format!("Spike in {}", self.project),
+            (Trigger::Users, _) => format!(
+                "Many users affected in {}: {} so far",
+                self.project, self.user_count
+            ),
+            (Trigger::EveryEvent, _) => format!("New event in {}", self.project),
+            (Trigger::Unignored, _) => format!(
+                "An ignored issue in {} is back: its ignore condition was met",
+                self.project
+            ),
+            (Trigger::Assigned, _) => format!("An issue in {} was assigned to you", self.project),
+            (Trigger::IncidentOpened, _) => format!("Monitor failing in {}", self.project),
+            (Trigger::IncidentResolved, _) => format!("Monitor recovered in {}", self.project),
+            (Trigger::CertificateExpiring, _) => {
+                format!("A certificate expires soon in {}", self.project)
+            }
+            (Trigger::IssueResolved, _) => format!("An issue in {} was resolved", self.project),
         }
     }
 
@@ -208,70 +208,6 @@ impl IssueFacts {
             ("Events", self.count.to_string()),
             ("Users", self.user_count.to_string()),
         ]
-    }
-
-    /// The e-mail: subject, plain text and HTML, both with every fact and the link.
-    pub fn email(&self) -> MailContent {
-        let mut text = format!("{}\n\n{}\n", self.headline(), self.title);
-        if let Some(c) = &self.culprit {
-            let _ = writeln!(text, "in {c}");
-        }
-        text.push('\n');
-        for (label, value) in self.fields() {
-            let _ = writeln!(text, "{:<13}{value}", format!("{label}:"));
-        }
-        if !self.frames.is_empty() {
-            text.push_str("\nTop frames:\n");
-            for f in &self.frames {
-                let _ = writeln!(text, "  {} at {}", f.function, f.location);
-            }
-        }
-        let _ = write!(text, "\nOpen the issue: {}\n", self.link);
-
-        let e = escape_html;
-        let mut html = format!(
-            "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\
-             <p style=\"color:{}\"><strong>{}</strong></p>\
-             <h2 style=\"margin:0\"><a href=\"{}\">{}</a></h2>",
-            level_colour(&self.level),
-            e(&self.headline()),
-            e(&self.link),
-            e(&self.title)
-        );
-        if let Some(c) = &self.culprit {
-            let _ = write!(html, "<p><code>{}</code></p>", e(c));
-        }
-        html.push_str("<table cellpadding=\"3\">");
-        for (label, value) in self.fields() {
-            let _ = write!(
-                html,
-                "<tr><th align=\"left\">{label}</th><td>{}</td></tr>",
-                e(&value)
-            );
-        }
-        html.push_str("</table>");
-        if !self.frames.is_empty() {
-            html.push_str("<p><strong>Top frames</strong></p><ol>");
-            for f in &self.frames {
-                let _ = write!(
-                    html,
-                    "<li><code>{}</code> at <code>{}</code></li>",
-                    e(&f.function),
-                    e(&f.location)
-                );
-            }
-            html.push_str("</ol>");
-        }
-        let _ = write!(
-            html,
-            "<p><a href=\"{0}\">Open the issue</a> ({0})</p></body></html>",
-            e(&self.link)
-        );
-        MailContent {
-            subject: self.subject(),
-            text,
-            html,
-        }
     }
 }
 
@@ -292,24 +228,6 @@ pub fn one_line(s: &str) -> String {
     s.split(['\r', '\n']).collect::<Vec<_>>().join(" ")
 }
 
-/// The message `errata notify test` sends.
-pub fn test_mail(base_url: &str) -> MailContent {
-    let text = format!(
-        "This is a test notification from Errata at {base_url}.\n\
-         If you can read it, this channel works.\n"
-    );
-    let html = format!(
-        "<!DOCTYPE html><html><body><p>This is a test notification from Errata at \
-         <a href=\"{0}\">{0}</a>.</p><p>If you can read it, this channel works.</p></body></html>",
-        escape_html(base_url)
-    );
-    MailContent {
-        subject: "[errata] Test notification".to_owned(),
-        text,
-        html,
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -318,6 +236,7 @@ pub(crate) mod tests {
     pub(crate) fn facts() -> IssueFacts {
         IssueFacts {
             trigger: Trigger::NewIssue,
+            project_id: 7,
             project: "checkout".into(),
             issue_id: 42,
             title: "ZeroDivisionError: division by zero".into(),
@@ -332,36 +251,11 @@ pub(crate) mod tests {
             frames: vec![Frame {
                 function: "charge".into(),
                 location: "app.views:10".into(),
+                source: Some("return 1 / 0".into()),
             }],
             link: issue_link("http://errors.example.com/", 42),
             rule: None,
         }
-    }
-
-    #[test]
-    fn subject_and_both_bodies_carry_the_facts() {
-        let mut f = facts();
-        f.title = "bad <b>&</b>\nsecond line".into();
-        let m = f.email();
-        assert_eq!(m.subject, "[checkout] New issue: bad <b>&</b> second line");
-        for needle in [
-            "production",
-            "shop@1.2.3",
-            "charge at app.views:10",
-            "http://errors.example.com/issues/42",
-            "Users:       2",
-        ] {
-            assert!(m.text.contains(needle), "text lacks {needle}: {}", m.text);
-        }
-        assert!(
-            m.html.contains("bad &lt;b&gt;&amp;&lt;/b&gt;"),
-            "{}",
-            m.html
-        );
-        assert!(m
-            .html
-            .contains("href=\"http://errors.example.com/issues/42\""));
-        assert!(!m.html.contains("<b>&"));
     }
 
     #[test]

@@ -15,23 +15,24 @@
 //!   `/metrics` as `errata_notification_channels_failing` and in `errata notify status`),
 //!   probed once per `failing_retry_ms`, and recovers on its next success.
 //!
-//! Modules: [`recipients`] parses `Name <addr>, …`; [`rules`] decides triggers;
-//! [`message`] gathers and renders the facts for e-mail; [`slack`] renders Block Kit and
-//! posts webhooks; [`email`] sends over SMTP; [`digest`] folds storms; [`worker`] runs it all;
-//! [`cli`] is `errata notify …`.
+//! Modules: [`channel`] holds one module per channel kind (e-mail, Slack) behind one
+//! trait that validates targets, redacts them, renders and sends; [`recipients`] parses
+//! `Name <addr>, …`; [`rules`] decides triggers; [`message`] gathers the facts of an issue;
+//! [`digest`] folds storms; [`worker`] runs it all as the `notify` job of the maintenance
+//! runner ([`crate::jobs`]); [`cli`] is `errata notify …`.
 
+pub mod channel;
 pub mod cli;
 pub mod digest;
-pub mod email;
+pub mod email_digest;
 pub mod message;
 pub mod recipients;
 pub mod rules;
 pub mod settings;
-pub mod slack;
 pub mod worker;
 
 pub use settings::{NotifyConfig, Secret, SmtpConfig, SmtpTls};
-pub use worker::{Notifier, NotifierHandle, Outcome};
+pub use worker::{Notifier, Outcome};
 
 use crate::store::StoreError;
 
@@ -58,9 +59,17 @@ impl SendError {
 /// Errors of the notification worker and commands.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
-    /// The configured admins are not a recipient list.
-    #[error("invalid [notify] admins / ERRATA_ADMINS: {0}")]
-    Recipients(#[from] recipients::ParseRecipientError),
+    /// A configured channel (admins, global webhooks) is not valid for its kind.
+    #[error("invalid {setting}: {source}")]
+    Setting {
+        /// The setting, as the user knows it (`notify.admins / ERRATA_ADMINS`).
+        setting: &'static str,
+        /// What is wrong with it.
+        source: channel::InvalidTarget,
+    },
+    /// A channel target given to a command is not valid for its kind.
+    #[error(transparent)]
+    Invalid(#[from] channel::InvalidTarget),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),

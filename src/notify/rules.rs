@@ -8,30 +8,40 @@
 
 use crate::store::{ChannelKind, Store, StoreError};
 
-use super::recipients::{parse_list, ParseRecipientError};
+use super::channel::{email::Email, slack::Slack, AnyDriver};
 use super::settings::NotifyConfig;
+use super::NotifyError;
 
 /// Events examined again when a worker starts, so a spike in progress at a restart is seen.
 const STARTUP_LOOKBACK_EVENTS: i64 = 1000;
 
 /// The global channels the configuration asks for: one e-mail channel per admin (canonical
-/// `Name <addr>` form) and one Slack channel per global webhook. Errors on the first admin
-/// entry that is not a mailbox.
-pub fn config_channels(
-    config: &NotifyConfig,
-) -> Result<Vec<(ChannelKind, String)>, ParseRecipientError> {
-    let mut out: Vec<(ChannelKind, String)> = parse_list(&config.admins)?
-        .into_iter()
-        .map(|r| (ChannelKind::Email, r.to_string()))
-        .collect();
-    out.extend(
-        config
-            .slack_webhooks
-            .iter()
-            .map(|u| u.trim())
-            .filter(|u| !u.is_empty())
-            .map(|u| (ChannelKind::Slack, u.to_owned())),
-    );
+/// `Name <addr>` form) and one Slack channel per global webhook, validated by their kinds'
+/// rules like any channel a user adds. Errors name the setting that is not valid.
+pub fn config_channels(config: &NotifyConfig) -> Result<Vec<(ChannelKind, String)>, NotifyError> {
+    let policy = config.target_policy();
+    let configured = |driver: &dyn AnyDriver, input: &str, setting: &'static str| {
+        let kind = driver.kind();
+        match driver.validate(input, &policy) {
+            Ok(targets) => Ok(targets.into_iter().map(move |t| (kind, t))),
+            Err(source) => Err(NotifyError::Setting { setting, source }),
+        }
+    };
+    let mut out: Vec<(ChannelKind, String)> = Vec::new();
+    if !config.admins.trim().is_empty() {
+        out.extend(configured(
+            &Email,
+            &config.admins,
+            "notify.admins / ERRATA_ADMINS",
+        )?);
+    }
+    for url in config
+        .slack_webhooks
+        .iter()
+        .filter(|u| !u.trim().is_empty())
+    {
+        out.extend(configured(&Slack, url, "notify.slack_webhooks")?);
+    }
     out.dedup();
     Ok(out)
 }
@@ -43,16 +53,17 @@ pub struct FrequencyWatch {
 }
 
 impl FrequencyWatch {
-    /// Evaluates every project's frequency rule over the events stored since the last call
-    /// (on the first call, the newest [`STARTUP_LOOKBACK_EVENTS`]); returns the alerts
-    /// written. Without rules it only advances.
+    /// Evaluates every project's windowed rule triggers (frequency, users, every event)
+    /// over the events stored since the last call (on the first call, the newest
+    /// [`STARTUP_LOOKBACK_EVENTS`]); returns the alerts written. Without such rules it only
+    /// advances.
     pub async fn evaluate(&mut self, store: &Store, now: i64) -> Result<usize, StoreError> {
         let after = match self.after_pk {
             Some(pk) => pk,
             None => (store.max_event_pk().await? - STARTUP_LOOKBACK_EVENTS).max(0),
         };
-        let rules = store.frequency_rules().await?;
-        let (fired, next) = store.fire_frequency_alerts(&rules, after, now).await?;
+        let rules = store.enabled_alert_rules().await?;
+        let (fired, next) = store.fire_rule_alerts(&rules, after, now).await?;
         self.after_pk = Some(next);
         Ok(fired)
     }
@@ -77,10 +88,29 @@ mod tests {
                 (ChannelKind::Slack, "https://hooks.example/x".to_owned()),
             ]
         );
-        let bad = NotifyConfig {
+        // Global webhooks follow the same rule as a project's.
+        let private = NotifyConfig {
+            slack_webhooks: vec!["http://127.0.0.1:9/hook".into()],
+            ..NotifyConfig::default()
+        };
+        let bad_admins = NotifyConfig {
             admins: "Jose".into(),
             ..NotifyConfig::default()
         };
-        assert!(config_channels(&bad).is_err());
+        for (config, start) in [
+            (&bad_admins, "invalid notify.admins / ERRATA_ADMINS: "),
+            (
+                &private,
+                "invalid notify.slack_webhooks: 127.0.0.1 is a loopback address",
+            ),
+        ] {
+            let err = config_channels(config).unwrap_err().to_string();
+            assert!(err.starts_with(start), "{err}");
+        }
+        let allowed = NotifyConfig {
+            allow_private_targets: true,
+            ..private
+        };
+        assert_eq!(config_channels(&allowed).unwrap().len(), 1);
     }
 }

@@ -38,9 +38,15 @@ pub struct NotifyConfig {
     pub admins: String,
     /// Global Slack incoming-webhook URLs (every project). Default empty.
     pub slack_webhooks: Vec<String>,
+    /// Let webhooks target loopback, private, link-local and other non-public addresses,
+    /// and use plain `http://` (internal deployments, tests). Env
+    /// `ERRATA_NOTIFY_ALLOW_PRIVATE_TARGETS`. Default false: such targets are refused when
+    /// a channel is added and when a message is sent (see `crate::outbound`).
+    pub allow_private_targets: bool,
     /// The SMTP relay for e-mail.
     pub smtp: SmtpConfig,
-    /// How long the worker sleeps when it found nothing to do, milliseconds. Default 1000.
+    /// How often the worker looks for work when its last round found none, milliseconds
+    /// (real time, also under a test's manual clock). Default 1000.
     pub poll_interval_ms: u64,
     /// Storm control: most single messages per channel per window; the rest are folded into
     /// digests. Default 10.
@@ -68,6 +74,10 @@ pub struct NotifyConfig {
     pub failing_retry_ms: u64,
     /// Timeout of one send (SMTP conversation or webhook request), seconds. Default 30.
     pub send_timeout_secs: u64,
+    /// Where PagerDuty channels send events (Events API v2). Default
+    /// `https://events.pagerduty.com/v2/enqueue`; a test or a proxy may point elsewhere
+    /// (under the private-target rule like every webhook).
+    pub pagerduty_events_url: String,
 }
 
 /// SMTP relay settings (lettre). Without a `host`, e-mail channels fail with a clear error.
@@ -158,6 +168,7 @@ impl Default for NotifyConfig {
             enabled: true,
             admins: String::new(),
             slack_webhooks: Vec::new(),
+            allow_private_targets: false,
             smtp: SmtpConfig::default(),
             poll_interval_ms: 1000,
             max_per_window: 10,
@@ -171,6 +182,7 @@ impl Default for NotifyConfig {
             failing_after: 5,
             failing_retry_ms: 300_000,
             send_timeout_secs: 30,
+            pagerduty_events_url: "https://events.pagerduty.com/v2/enqueue".into(),
         }
     }
 }
@@ -200,7 +212,8 @@ impl SmtpConfig {
 }
 
 impl NotifyConfig {
-    /// Applies the `ERRATA_ADMINS` / `ERRATA_SMTP_*` overrides (environment or flags).
+    /// Applies the `ERRATA_ADMINS` / `ERRATA_SMTP_*` / `ERRATA_NOTIFY_*` overrides
+    /// (environment or flags).
     pub fn apply(&mut self, o: &crate::config::Overrides) {
         if let Some(v) = &o.admins {
             self.admins.clone_from(v);
@@ -223,6 +236,17 @@ impl NotifyConfig {
         if let Some(v) = &o.smtp_from {
             self.smtp.from.clone_from(v);
         }
+        if let Some(v) = o.notify_allow_private_targets {
+            self.allow_private_targets = v;
+        }
+    }
+
+    /// The private-target rule of channels' webhooks.
+    pub fn target_policy(&self) -> crate::outbound::TargetPolicy {
+        crate::outbound::TargetPolicy {
+            allow_private: self.allow_private_targets,
+            setting: "notify.allow_private_targets (ERRATA_NOTIFY_ALLOW_PRIVATE_TARGETS)",
+        }
     }
 
     /// Timeout of one send.
@@ -230,7 +254,7 @@ impl NotifyConfig {
         Duration::from_secs(self.send_timeout_secs.max(1))
     }
 
-    /// Sleep between idle worker rounds.
+    /// Interval of the worker's poll for work (the `notify` job's schedule).
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms.max(1))
     }

@@ -2,33 +2,40 @@
 //! due deliveries under storm control, send, record.
 //!
 //! [`Notifier::run_once`] does one round and reports an [`Outcome`]; tests drive it directly.
-//! [`Notifier::spawn`] loops it, sleeping `poll_interval_ms` after a round with nothing to
-//! do, until [`NotifierHandle::shutdown`]. Sends of different channels run concurrently
-//! (a few at a time); one channel's messages go out in order.
+//! In the server the notifier is the `notify` job of the maintenance runner
+//! ([`crate::jobs`]): a round every `poll_interval_ms` while there is nothing to do, the
+//! next one at once after a round that did something, on every server (claims keep them
+//! apart). Each message is rendered and sent by its channel kind's driver
+//! ([`super::channel`]). Sends of different channels run concurrently (a few at a time);
+//! one channel's messages go out in order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::future::BoxFuture;
 use futures::StreamExt;
-use serde_json::Value;
-use tokio::sync::{watch, Mutex};
-use tokio::task::JoinHandle;
+use tokio::sync::Mutex;
 
+// The store and ingest stamp their rows with the system clock, and frequency windows,
+// regression windows and backoff are compared with those stamps: the server's worker reads
+// the system clock until they all take the server's `Clock` together. Tests of time-driven
+// rules give it a manual clock ([`Notifier::with_clock`]).
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::jobs::{Job, JobError, Pass, Progress, Schedule};
 use crate::protocol::EventId;
 use crate::store::{
-    Channel, ChannelKind, ClaimedDelivery, IssueStatus, NotificationItem, RetryPolicy, SendReport,
-    Store, StoreError, StormPolicy, Trigger,
+    AlertRule, Channel, ChannelKind, ChannelSelection, ClaimedDelivery, IssueStatus,
+    NotificationItem, RetryPolicy, RuleTrigger, SendReport, Store, StoreError, StormPolicy,
+    Trigger,
 };
-use crate::timefmt::now_ms;
 
+use super::channel::{self, Message, Transports};
 use super::digest::{self, DigestEntry};
-use super::email::Mailer;
-use super::message::{issue_link, test_mail, top_frames, IssueFacts, MailContent};
+use super::message::{issue_link, top_frames, IssueFacts};
 use super::rules::{config_channels, FrequencyWatch};
 use super::settings::NotifyConfig;
-use super::slack::{self, SlackClient};
 use super::{NotifyError, SendError};
 
 /// Outbox rows fanned out per round.
@@ -113,8 +120,8 @@ struct Inner {
     config: NotifyConfig,
     base_url: String,
     wanted: Vec<(ChannelKind, String)>,
-    mailer: Mailer,
-    slack: SlackClient,
+    transports: Transports,
+    clock: Clock,
     state: Mutex<State>,
 }
 
@@ -124,30 +131,6 @@ struct State {
     frequency: FrequencyWatch,
     /// This worker's contribution to the failing-channels gauge (see `report_failing`).
     failing_reported: i64,
-}
-
-/// A message ready for its channel.
-enum Rendered {
-    Mail(MailContent),
-    Slack(Value),
-}
-
-/// A running worker; [`NotifierHandle::shutdown`] stops it after its current round.
-#[must_use = "dropping the handle leaves the worker running until the runtime stops"]
-pub struct NotifierHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl NotifierHandle {
-    /// Asks the worker to stop and waits for its current round to finish. Whatever is still
-    /// pending stays in the database for the next start.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "notification worker panicked");
-        }
-    }
 }
 
 /// Retry delay after the `attempt`-th failure (1-based), ms: `base · 2^(attempt-1)` capped at
@@ -190,12 +173,21 @@ fn describe_metrics() {
 
 impl Notifier {
     /// A worker over `store` with `config.notify`, linking to `config.base_url()`. Errors
-    /// when the admins list does not parse or the webhook client cannot be built.
+    /// when a configured channel (admins, global webhooks) is not valid or the webhook
+    /// client cannot be built.
     pub fn new(store: Store, config: &Config) -> Result<Notifier, NotifyError> {
+        Notifier::with_clock(store, config, Clock::system())
+    }
+
+    /// [`Notifier::new`] reading the time from `clock` (rule windows, intervals, backoff).
+    pub fn with_clock(
+        store: Store,
+        config: &Config,
+        clock: Clock,
+    ) -> Result<Notifier, NotifyError> {
         let notify = config.notify.clone();
         let wanted = config_channels(&notify)?;
-        let mailer = Mailer::new(&notify.smtp, notify.send_timeout());
-        let slack = SlackClient::new(notify.send_timeout()).map_err(NotifyError::Client)?;
+        let transports = Transports::new(&notify).map_err(NotifyError::Client)?;
         describe_metrics();
         Ok(Notifier {
             inner: Arc::new(Inner {
@@ -203,42 +195,11 @@ impl Notifier {
                 base_url: config.base_url(),
                 config: notify,
                 wanted,
-                mailer,
-                slack,
+                transports,
+                clock,
                 state: Mutex::new(State::default()),
             }),
         })
-    }
-
-    /// Starts the loop on the current tokio runtime.
-    pub fn spawn(self) -> NotifierHandle {
-        let (stop, mut stopped) = watch::channel(false);
-        let poll = self.inner.config.poll_interval();
-        let task = tokio::spawn(async move {
-            loop {
-                let idle = match self.run_once().await {
-                    Ok(outcome) => outcome.is_idle(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "notification round failed");
-                        true
-                    }
-                };
-                if *stopped.borrow() {
-                    break;
-                }
-                if idle {
-                    tokio::select! {
-                        () = tokio::time::sleep(poll) => {}
-                        _ = stopped.changed() => break,
-                    }
-                }
-            }
-            let mut state = self.inner.state.lock().await;
-            metrics::gauge!("errata_notification_channels_failing")
-                .decrement(state.failing_reported as f64);
-            state.failing_reported = 0;
-        });
-        NotifierHandle { stop, task }
     }
 
     /// One round: sync the configured channels (first round), fan out the outbox, evaluate
@@ -258,13 +219,13 @@ impl Notifier {
             .saturating_mul(1000);
         let fan = inner
             .store
-            .fan_out_notifications(FAN_OUT_BATCH, now_ms(), window)
+            .fan_out_notifications(FAN_OUT_BATCH, self.now(), window)
             .await?;
         out.dispatched = fan.dispatched;
         out.dropped = fan.dropped;
-        out.frequency_alerts = state.frequency.evaluate(&inner.store, now_ms()).await?;
+        out.frequency_alerts = state.frequency.evaluate(&inner.store, self.now()).await?;
 
-        let channels = inner.store.due_channels(now_ms()).await?;
+        let channels = inner.store.due_channels(self.now()).await?;
         let mut rounds = futures::stream::iter(channels)
             .map(|id| self.drain_channel(id))
             .buffer_unordered(CHANNEL_CONCURRENCY);
@@ -283,6 +244,10 @@ impl Notifier {
             Some(e) => Err(e.into()),
             None => Ok(out),
         }
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
     }
 
     /// Keeps the process-wide gauge in step with this worker's view. Each worker adds only
@@ -319,7 +284,7 @@ impl Notifier {
         let inner = &self.inner;
         let claim = inner
             .store
-            .claim_deliveries(channel_id, now_ms(), &self.storm_policy())
+            .claim_deliveries(channel_id, self.now(), &self.storm_policy())
             .await?;
         let mut out = Outcome {
             digests: claim.digests,
@@ -336,13 +301,13 @@ impl Notifier {
         let kind = channel.kind.as_str();
         let mut rest = claim.deliveries.into_iter();
         while let Some(delivery) = rest.next() {
-            let Some(rendered) = self.render(&channel, &delivery).await? else {
+            let Some(message) = self.message(&delivery).await? else {
                 inner.store.skip_delivery(&delivery).await?;
                 out.skipped += 1;
                 continue;
             };
             let started = Instant::now();
-            let result = self.send(&channel, &rendered).await;
+            let result = self.send(&channel, &message).await;
             let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             let report = match &result {
                 Ok(status) => SendReport {
@@ -360,7 +325,7 @@ impl Notifier {
             };
             let c = &inner.config;
             let retry = RetryPolicy {
-                next_attempt_ms: now_ms().saturating_add(backoff_ms(
+                next_attempt_ms: self.now().saturating_add(backoff_ms(
                     delivery.attempts + 1,
                     c.retry_base_ms,
                     c.retry_max_ms,
@@ -372,7 +337,7 @@ impl Notifier {
             };
             let recorded = inner
                 .store
-                .record_delivery(channel.id, &delivery, &report, &retry, now_ms())
+                .record_delivery(channel.id, &delivery, &report, &retry, self.now())
                 .await?;
             match result {
                 Ok(_) => {
@@ -420,7 +385,7 @@ impl Notifier {
                             .store
                             .release_deliveries(
                                 &held,
-                                now_ms().saturating_add(retry.failing_retry_ms),
+                                self.now().saturating_add(retry.failing_retry_ms),
                             )
                             .await?;
                         break;
@@ -431,40 +396,41 @@ impl Notifier {
         Ok(out)
     }
 
-    async fn send(&self, channel: &Channel, rendered: &Rendered) -> Result<String, SendError> {
-        match (channel.kind, rendered) {
-            (ChannelKind::Email, Rendered::Mail(m)) => {
-                self.inner.mailer.send(&channel.target, m).await
+    /// Renders and sends `message` with the channel kind's driver.
+    async fn send(&self, channel: &Channel, message: &Message) -> Result<String, SendError> {
+        match channel::driver(channel.kind) {
+            Some(driver) => {
+                driver
+                    .deliver(&self.inner.transports, &channel.target, message)
+                    .await
             }
-            (ChannelKind::Slack, Rendered::Slack(p)) => {
-                self.inner.slack.post(&channel.target, p).await
-            }
-            _ => Err(SendError::new(
-                None,
-                "message rendered for another channel kind",
-            )),
+            None => Err(SendError::new(None, "no driver for this channel kind")),
         }
     }
 
     /// The message for one delivery; `None` when nothing is left to tell (every issue
     /// ignored or deleted since).
-    async fn render(
-        &self,
-        channel: &Channel,
-        delivery: &ClaimedDelivery,
-    ) -> Result<Option<Rendered>, StoreError> {
+    async fn message(&self, delivery: &ClaimedDelivery) -> Result<Option<Message>, StoreError> {
         let mut projects = HashMap::new();
         if !delivery.is_digest {
             let Some(item) = delivery.items.first() else {
                 return Ok(None);
             };
+            if item.trigger.is_incident() {
+                let project = self.project_name(item.project_id, &mut projects).await?;
+                let facts = crate::monitors::incident_facts(
+                    &self.inner.store,
+                    item,
+                    &project,
+                    &self.inner.base_url,
+                )
+                .await?;
+                return Ok(facts.map(|f| Message::Incident(Box::new(f))));
+            }
             let Some(facts) = self.facts(item, &mut projects).await? else {
                 return Ok(None);
             };
-            return Ok(Some(match channel.kind {
-                ChannelKind::Email => Rendered::Mail(facts.email()),
-                ChannelKind::Slack => Rendered::Slack(slack::issue_payload(&facts)),
-            }));
+            return Ok(Some(Message::Issue(Box::new(facts))));
         }
         let mut entries = Vec::with_capacity(delivery.items.len());
         for item in &delivery.items {
@@ -483,13 +449,7 @@ impl Notifier {
         if entries.is_empty() {
             return Ok(None);
         }
-        let groups = digest::group(entries);
-        Ok(Some(match channel.kind {
-            ChannelKind::Email => Rendered::Mail(digest::email(&groups)),
-            ChannelKind::Slack => {
-                Rendered::Slack(slack::digest_payload(&groups, &digest::subject(&groups)))
-            }
-        }))
+        Ok(Some(Message::Digest(digest::group(entries))))
     }
 
     /// The issue unless it is gone or ignored.
@@ -534,22 +494,22 @@ impl Notifier {
         };
         let rule = match item.trigger {
             Trigger::Frequency => store
-                .frequency_rules()
+                .outbox_rule(item.outbox_id)
                 .await?
-                .get(&item.project_id)
-                .copied(),
+                .and_then(|r| r.frequency()),
             _ => None,
         };
         let (environment, release, frames) = match &event {
             Some(e) => (
-                e.environment.clone(),
-                e.release.clone(),
+                e.summary.environment.clone(),
+                e.summary.release.clone(),
                 top_frames(&e.payload),
             ),
             None => (issue.environments.last().cloned(), None, Vec::new()),
         };
         Ok(Some(IssueFacts {
             trigger: item.trigger,
+            project_id: item.project_id,
             project: self.project_name(item.project_id, projects).await?,
             issue_id: issue.id,
             link: issue_link(&self.inner.base_url, issue.id),
@@ -567,27 +527,127 @@ impl Notifier {
         }))
     }
 
-    /// Sends the test message to every active channel (after syncing the configured ones)
-    /// and returns each result, in channel order. Channel health is not changed.
-    pub async fn test_channels(&self) -> Result<Vec<TestResult>, NotifyError> {
-        let inner = &self.inner;
-        inner.store.sync_config_channels(&inner.wanted).await?;
-        let mail = test_mail(&inner.base_url);
-        let payload = slack::test_payload(&inner.base_url);
+    /// "Send test" of an alert rule: renders the rule's message (its first issue trigger) for
+    /// the project's most recently seen issue and sends it to the rule's channels (users are
+    /// not e-mailed); returns each result, in channel order. `Ok(None)` when the project has
+    /// no issue to show. Channel health is not changed.
+    pub async fn test_rule(
+        &self,
+        rule: &AlertRule,
+    ) -> Result<Option<Vec<TestResult>>, NotifyError> {
+        let store = &self.inner.store;
+        let Some(issue_id) = store.latest_issue_id(rule.project_id).await? else {
+            return Ok(None);
+        };
+        let event_id = match store.latest_event(issue_id).await {
+            Ok(e) => e.summary.event_id.simple(),
+            Err(StoreError::NotFound) => String::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let trigger = rule
+            .spec
+            .triggers
+            .iter()
+            .find_map(|t| match t {
+                RuleTrigger::NewIssue => Some(Trigger::NewIssue),
+                RuleTrigger::Regression => Some(Trigger::Regression),
+                RuleTrigger::Unignored => Some(Trigger::Unignored),
+                RuleTrigger::Frequency { .. } => Some(Trigger::Frequency),
+                RuleTrigger::Users { .. } => Some(Trigger::Users),
+                RuleTrigger::EveryEvent => Some(Trigger::EveryEvent),
+                _ => None,
+            })
+            .unwrap_or(Trigger::NewIssue);
+        let item = NotificationItem {
+            outbox_id: 0,
+            trigger,
+            project_id: rule.project_id,
+            issue_id,
+            event_id,
+            created_ms: self.now(),
+        };
+        let mut projects = HashMap::new();
+        let facts = match self.facts(&item, &mut projects).await? {
+            Some(f) => f,
+            None => return Ok(None),
+        };
+        let message = Message::Issue(Box::new(IssueFacts {
+            rule: rule.frequency(),
+            ..facts
+        }));
+        let chosen = |c: &Channel| {
+            let ours = c.project_id.is_none_or(|p| p == rule.project_id);
+            ours && match &rule.spec.actions.channels {
+                ChannelSelection::All => true,
+                ChannelSelection::Ids(ids) => ids.contains(&c.id),
+            }
+        };
+        let channels = store.channels().await?.into_iter().filter(chosen);
+        Ok(Some(self.send_each(channels, &message).await))
+    }
+
+    /// Sends `message` to each channel in turn; each result with its latency.
+    async fn send_each(
+        &self,
+        channels: impl IntoIterator<Item = Channel>,
+        message: &Message,
+    ) -> Vec<TestResult> {
         let mut out = Vec::new();
-        for channel in inner.store.channels().await? {
+        for channel in channels {
             let started = Instant::now();
-            let result = match channel.kind {
-                ChannelKind::Email => inner.mailer.send(&channel.target, &mail).await,
-                ChannelKind::Slack => inner.slack.post(&channel.target, &payload).await,
-            };
+            let result = self.send(&channel, message).await;
             out.push(TestResult {
                 channel,
                 result,
                 latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             });
         }
-        Ok(out)
+        out
+    }
+
+    /// Sends the test message to every active channel (after syncing the configured ones)
+    /// and returns each result, in channel order. Channel health is not changed.
+    pub async fn test_channels(&self) -> Result<Vec<TestResult>, NotifyError> {
+        let inner = &self.inner;
+        inner.store.sync_config_channels(&inner.wanted).await?;
+        let message = Message::Test {
+            base_url: inner.base_url.clone(),
+        };
+        let channels = inner.store.channels().await?;
+        Ok(self.send_each(channels, &message).await)
+    }
+}
+
+/// The worker as the maintenance runner's `notify` job: a latency poll every
+/// `poll_interval_ms`, again at once after a round that did something, on every server.
+impl Job for Notifier {
+    fn name(&self) -> &str {
+        "notify"
+    }
+
+    fn schedule(&self) -> Schedule {
+        Schedule::poll(self.inner.config.poll_interval())
+    }
+
+    fn run(&self, _: Pass) -> BoxFuture<'_, Result<Progress, JobError>> {
+        Box::pin(async move {
+            let outcome = self.run_once().await.map_err(JobError::new)?;
+            Ok(if outcome.is_idle() {
+                Progress::Done
+            } else {
+                Progress::More
+            })
+        })
+    }
+
+    /// Takes this worker's share out of the failing-channels gauge.
+    fn stopped(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let mut state = self.inner.state.lock().await;
+            metrics::gauge!("errata_notification_channels_failing")
+                .decrement(state.failing_reported as f64);
+            state.failing_reported = 0;
+        })
     }
 }
 

@@ -448,10 +448,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn fixtures_dir() -> PathBuf {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/python"
-        ))
+        PathBuf::from(crate::protocol::PYTHON_FIXTURES)
     }
 
     fn parse(s: &[u8]) -> Result<Envelope, EnvelopeError> {

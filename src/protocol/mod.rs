@@ -14,3 +14,8 @@ mod level;
 
 pub use ids::{EventId, ParseEventIdError};
 pub use level::Level;
+
+/// The recorded Python SDK payloads (`shared/fixtures/python`), for tests.
+#[cfg(test)]
+pub(crate) const PYTHON_FIXTURES: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/python");

@@ -1,115 +1,87 @@
-//! Admin pages: users (list, create) and the notification delivery log (per channel:
-//! delivery counts, health, recent attempts with status and latency).
+//! Admin pages: the notification delivery log (per channel: delivery counts, health, recent
+//! attempts with status and latency). Users, tokens and the audit log have their own modules
+//! (`users.rs`, `tokens.rs`, `audit.rs`).
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
-use minijinja::Value as Tpl;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
-use super::auth::{hash_password_off_thread, CurrentUser};
-use super::issues::ago;
+use super::auth::CurrentUser;
 use super::projects::redact_target;
+use super::view::{ago, when, Layout, When};
 use super::{WebError, WebState};
-use crate::store::StoreError;
-use crate::timefmt::{now_ms, rfc3339_ms};
+use crate::clock::system_now_ms as now_ms;
+use crate::store::Attempt;
 
 /// Attempts listed per channel on the delivery log.
 pub const ATTEMPTS_PER_CHANNEL: usize = 20;
 
-fn me(user: &CurrentUser) -> Tpl {
-    Tpl::from_serialize(json!({"email": user.user.email, "is_admin": user.user.is_admin}))
+/// What `deliveries.html` shows.
+#[derive(Debug, Serialize)]
+struct DeliveriesPage<'a> {
+    #[serde(flatten)]
+    layout: Layout<'a>,
+    channels: Vec<ChannelHealth>,
+    /// How many channels are failing.
+    failing: usize,
+    /// Notifications not yet fanned out to channels.
+    pending_outbox: usize,
 }
 
-async fn render_users(
-    state: &WebState,
-    user: &CurrentUser,
-    status: StatusCode,
+/// One channel on the delivery log: its health, delivery counts and recent attempts.
+#[derive(Debug, Serialize)]
+struct ChannelHealth {
+    id: i64,
+    kind: &'static str,
+    /// Redacted for display (see [`redact_target`]).
+    target: String,
+    /// The project's name; `None` for a global channel.
+    project: Option<String>,
+    failing: bool,
+    failing_since: Option<String>,
+    consecutive_failures: i64,
+    last_success: Option<String>,
+    last_error: Option<String>,
+    pending: i64,
+    sent: i64,
+    failed: i64,
+    /// Deliveries folded into digests.
+    folded: i64,
+    attempts: Vec<AttemptRow>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize)]
+struct AttemptRow {
+    delivery_id: i64,
+    /// What the delivery told: `new_issue`, `incident_opened`, … or `digest`.
+    about: String,
+    /// Its issue (a monitor's incident has one too).
+    issue_id: i64,
+    at: When,
+    ok: bool,
+    /// HTTP or SMTP status, when the peer answered.
+    status: Option<String>,
+    latency_ms: i64,
     error: Option<String>,
-) -> Result<Response, WebError> {
-    let now = now_ms();
-    let users: Vec<Value> = state
-        .app
-        .store
-        .list_users()
-        .await?
-        .iter()
-        .map(|u| {
-            json!({
-                "email": u.email,
-                "is_admin": u.is_admin,
-                "created": rfc3339_ms(u.created_ms),
-                "last_login": u.last_login_ms.map(|ms| ago(ms, now)),
-            })
-        })
-        .collect();
-    let ctx = minijinja::context! {
-        me => me(user),
-        csrf => user.csrf.clone(),
-        users => Tpl::from_serialize(&users),
-        error => error,
-    };
-    Ok((status, state.templates.render("users.html", ctx)?).into_response())
 }
 
-/// `GET /admin/users`.
-pub async fn users(State(state): State<WebState>, user: CurrentUser) -> Result<Response, WebError> {
-    user.require_admin()?;
-    render_users(&state, &user, StatusCode::OK, None).await
-}
-
-/// Fields of the new-user form.
-#[derive(Debug, Deserialize)]
-pub struct NewUserForm {
-    email: String,
-    password: String,
-    admin: Option<String>,
-}
-
-/// `POST /admin/users`: creates a user.
-pub async fn create_user(
-    State(state): State<WebState>,
-    user: CurrentUser,
-    Form(form): Form<NewUserForm>,
-) -> Result<Response, WebError> {
-    user.require_admin()?;
-    if !form.email.contains('@') {
-        return render_users(
-            &state,
-            &user,
-            StatusCode::BAD_REQUEST,
-            Some("Enter an e-mail address.".into()),
-        )
-        .await;
-    }
-    let hash = match hash_password_off_thread(form.password).await? {
-        Ok(h) => h,
-        Err(e) => {
-            return render_users(&state, &user, StatusCode::BAD_REQUEST, Some(e.to_string())).await
+impl AttemptRow {
+    fn of(a: &Attempt, now: i64) -> AttemptRow {
+        AttemptRow {
+            delivery_id: a.delivery_id,
+            about: if a.is_digest {
+                "digest".to_owned()
+            } else {
+                a.kind.clone()
+            },
+            issue_id: a.issue_id,
+            at: when(a.at_ms, now),
+            ok: a.ok,
+            status: a.status.clone(),
+            latency_ms: a.latency_ms,
+            error: a.error.clone(),
         }
-    };
-    match state
-        .app
-        .store
-        .create_user(&form.email, &hash, form.admin.is_some())
-        .await
-    {
-        Ok(created) => {
-            tracing::info!(user_id = user.user.id, created = created.id, "user created");
-            Ok(Redirect::to("/admin/users").into_response())
-        }
-        Err(StoreError::Conflict(_)) => {
-            render_users(
-                &state,
-                &user,
-                StatusCode::CONFLICT,
-                Some("A user with this e-mail already exists.".into()),
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -125,52 +97,41 @@ pub async fn deliveries(
     let mut channels = Vec::new();
     for status in store.notification_status().await? {
         let c = &status.channel;
-        let attempts: Vec<Value> = store
+        let attempts = store
             .notification_attempts(c.id, ATTEMPTS_PER_CHANNEL)
             .await?
             .iter()
-            .map(|a| {
-                json!({
-                    "delivery_id": a.delivery_id,
-                    "at": {"text": ago(a.at_ms, now), "iso": rfc3339_ms(a.at_ms)},
-                    "ok": a.ok,
-                    "status": a.status,
-                    "latency_ms": a.latency_ms,
-                    "error": a.error,
-                })
-            })
+            .map(|a| AttemptRow::of(a, now))
             .collect();
         let project = c
             .project_id
             .and_then(|id| projects.iter().find(|p| p.id == id))
             .map(|p| p.name.clone());
-        channels.push(json!({
-            "id": c.id,
-            "kind": c.kind.as_str(),
-            "target": redact_target(c),
-            "project": project,
-            "failing": c.failing_since_ms.is_some(),
-            "failing_since": c.failing_since_ms.map(|ms| ago(ms, now)),
-            "consecutive_failures": c.consecutive_failures,
-            "last_success": c.last_success_ms.map(|ms| ago(ms, now)),
-            "last_error": c.last_error,
-            "pending": status.pending,
-            "sent": status.sent,
-            "failed": status.failed,
-            "folded": status.folded,
-            "attempts": attempts,
-        }));
+        channels.push(ChannelHealth {
+            id: c.id,
+            kind: c.kind.as_str(),
+            target: redact_target(c),
+            project,
+            failing: c.failing_since_ms.is_some(),
+            failing_since: c.failing_since_ms.map(|ms| ago(ms, now)),
+            consecutive_failures: c.consecutive_failures,
+            last_success: c.last_success_ms.map(|ms| ago(ms, now)),
+            last_error: c.last_error.clone(),
+            pending: status.pending,
+            sent: status.sent,
+            failed: status.failed,
+            folded: status.folded,
+            attempts,
+        });
     }
-    let pending_outbox = store.pending_outbox(1000).await?.len();
-    let ctx = minijinja::context! {
-        me => me(&user),
-        csrf => user.csrf,
-        channels => Tpl::from_serialize(&channels),
-        failing => channels.iter().filter(|c| c["failing"] == true).count(),
-        pending_outbox => pending_outbox,
+    let page = DeliveriesPage {
+        layout: Layout::of(&user),
+        failing: channels.iter().filter(|c| c.failing).count(),
+        channels,
+        pending_outbox: store.pending_outbox(1000).await?.len(),
     };
     Ok(state
         .templates
-        .render("deliveries.html", ctx)?
+        .render("deliveries.html", page)?
         .into_response())
 }

@@ -1,23 +1,160 @@
-//! Shapes a stored event's normalized JSON into what the issue page shows: the exception
-//! chain with frames (source context, local variables), breadcrumbs, contexts, request,
-//! user, tags, SDK and extra data.
+//! Shapes a stored event into what the issue page shows: the exception chain with frames
+//! (source context, local variables), breadcrumbs, contexts, request, user, tags, SDK and
+//! extra data. The event is read through [`EventView`]; the result is a tree of typed view
+//! models that `issue.html` renders as `event.view`.
 //!
 //! Everything here stays plain text: values from the event become strings that the
 //! template escapes. Nested values are shown as compact JSON, cut at [`MAX_VALUE_CHARS`].
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::event::{Breadcrumb, Data, EventView, Exception, Frame, Stacktrace, Timestamp};
 
 /// Longest value shown in a table cell; longer ones end in `…` (the raw JSON has them whole).
 pub const MAX_VALUE_CHARS: usize = 2000;
 
-/// A value as display text: strings as they are, everything else as compact JSON.
-pub fn display(v: &Value) -> String {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".to_owned(),
-        other => other.to_string(),
-    };
-    cut(s, MAX_VALUE_CHARS)
+/// A labelled value in a table: `(label, text)`.
+pub type Row = (String, String);
+
+/// The issue page's view of one event (`event.view` in `issue.html`).
+#[derive(Debug, Serialize)]
+pub struct EventDetails<'a> {
+    /// The message (`logentry.formatted` ∥ template ∥ `message`), cut at 8 × [`MAX_VALUE_CHARS`].
+    pub message: Option<String>,
+    /// The message's template (`logentry.message`) when it differs from the text shown, cut
+    /// at [`MAX_VALUE_CHARS`]: what groups such messages.
+    pub message_template: Option<String>,
+    /// The template's parameters (`logentry.params`): `(index or name, value)` rows.
+    pub message_params: Vec<Row>,
+    /// Most recent exception first; for an event without exceptions, its stack trace as one
+    /// untitled entry.
+    pub exceptions: Vec<ExceptionDetails<'a>>,
+    /// Newest breadcrumb first.
+    pub breadcrumbs: Vec<BreadcrumbDetails<'a>>,
+    /// `os`, `runtime`, `device`, `app`, `browser`, `trace` first, then by name.
+    pub contexts: Vec<ContextDetails<'a>>,
+    /// Method, URL, query, body, cookies, environment, then `header <name>` rows.
+    pub request: Vec<Row>,
+    /// The user's fields.
+    pub user: Vec<Row>,
+    /// Tags in payload order.
+    pub tags: Vec<(&'a str, &'a str)>,
+    /// SDK name, version, integrations and packages.
+    pub sdk: Vec<Row>,
+    /// `extra`.
+    pub extra: Vec<Row>,
+    /// The fingerprint the SDK sent, if any.
+    pub fingerprint: Option<Vec<&'a str>>,
+    /// `server_name`.
+    pub server_name: Option<&'a str>,
+    /// `transaction`.
+    pub transaction: Option<&'a str>,
+    /// `logger`.
+    pub logger: Option<&'a str>,
+}
+
+/// One exception with its frames.
+#[derive(Debug, Serialize)]
+pub struct ExceptionDetails<'a> {
+    /// `type`.
+    #[serde(rename = "type")]
+    pub ty: Option<&'a str>,
+    /// `value`, cut at [`MAX_VALUE_CHARS`].
+    pub value: Option<String>,
+    /// `module`.
+    pub module: Option<&'a str>,
+    /// `mechanism.type`.
+    pub mechanism: Option<&'a str>,
+    /// `mechanism.handled`.
+    pub handled: Option<bool>,
+    /// Most recent call first.
+    pub frames: Vec<FrameDetails<'a>>,
+}
+
+/// One frame.
+#[derive(Debug, Serialize)]
+pub struct FrameDetails<'a> {
+    /// `function` ∥ `raw_function`.
+    pub function: Option<&'a str>,
+    /// `module`.
+    pub module: Option<&'a str>,
+    /// `filename` ∥ `abs_path`.
+    pub filename: Option<&'a str>,
+    /// `package`.
+    pub package: Option<&'a str>,
+    /// `lineno`.
+    pub lineno: Option<u64>,
+    /// `colno`.
+    pub colno: Option<u64>,
+    /// Application code (expanded on the page).
+    pub in_app: bool,
+    /// Source lines around `lineno`, when the SDK sent a `context_line`.
+    pub context: Vec<SourceLine>,
+    /// Local variables.
+    pub vars: Vec<Row>,
+    /// The minified position, when source maps resolved the frame (shown on demand).
+    pub minified: Option<MinifiedDetails<'a>>,
+    /// Why source maps could not resolve the frame.
+    pub sourcemap_note: Option<&'a str>,
+}
+
+/// A frame's minified position: `function at url:line:column`.
+#[derive(Debug, Serialize)]
+pub struct MinifiedDetails<'a> {
+    /// The minified function name.
+    pub function: Option<&'a str>,
+    /// The minified file's URL.
+    pub abs_path: Option<&'a str>,
+    /// Line, 1-based.
+    pub lineno: Option<u64>,
+    /// Column, 1-based.
+    pub colno: Option<u64>,
+    /// The source map that resolved it.
+    pub sourcemap: Option<&'a str>,
+}
+
+/// One line of source context.
+#[derive(Debug, Serialize)]
+pub struct SourceLine {
+    /// Line number, when known.
+    pub no: Option<u64>,
+    /// The text.
+    pub line: String,
+    /// Whether this is the frame's line.
+    pub current: bool,
+}
+
+/// One breadcrumb.
+#[derive(Debug, Serialize)]
+pub struct BreadcrumbDetails<'a> {
+    /// `YYYY-MM-DD hh:mm:ss.fff` (UTC).
+    pub time: Option<String>,
+    /// `category`.
+    pub category: Option<&'a str>,
+    /// `type`.
+    #[serde(rename = "type")]
+    pub ty: Option<&'a str>,
+    /// `level`, `info` when absent.
+    pub level: &'a str,
+    /// `message`.
+    pub message: Option<String>,
+    /// `data` fields.
+    pub data: Vec<Row>,
+}
+
+/// One context as a table.
+#[derive(Debug, Serialize)]
+pub struct ContextDetails<'a> {
+    /// The context's name (`os`, `runtime`, …).
+    pub name: &'a str,
+    /// Its fields.
+    pub rows: Vec<Row>,
+}
+
+/// A free-form value as display text, cut at [`MAX_VALUE_CHARS`].
+fn text(v: Data<'_>) -> String {
+    cut(v.to_string(), MAX_VALUE_CHARS)
 }
 
 fn cut(mut s: String, max: usize) -> String {
@@ -28,287 +165,265 @@ fn cut(mut s: String, max: usize) -> String {
     s
 }
 
-fn str_of(v: &Value, key: &str) -> Option<String> {
-    match v.get(key) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::Bool(b)) => Some(b.to_string()),
-        _ => None,
-    }
+/// Rows of fields, leaving out private ones (`_meta`-style keys).
+fn field_rows<'a>(fields: impl Iterator<Item = (&'a str, Data<'a>)>) -> Vec<Row> {
+    fields
+        .filter(|(k, _)| !k.starts_with('_'))
+        .map(|(k, v)| (k.to_owned(), text(v)))
+        .collect()
 }
 
-/// `[[key, text], …]` of an object's members (sorted by key); a non-object becomes one row.
-pub fn rows(v: &Value) -> Vec<(String, String)> {
+/// Rows of the text fields that are present.
+fn text_rows<'a>(fields: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Vec<Row> {
+    fields
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), cut(v?.to_owned(), MAX_VALUE_CHARS))))
+        .collect()
+}
+
+/// An object's fields as rows; anything else but `null` as one unlabelled row.
+fn rows(v: Option<Data<'_>>) -> Vec<Row> {
     match v {
-        Value::Object(map) => map
-            .iter()
-            .filter(|(k, _)| !k.starts_with('_'))
-            .map(|(k, v)| (k.clone(), display(v)))
-            .collect(),
-        Value::Null => Vec::new(),
-        other => vec![(String::new(), display(other))],
+        None => Vec::new(),
+        Some(v) => match v.members() {
+            Some(members) => field_rows(members),
+            None if v.is_null() => Vec::new(),
+            None => vec![(String::new(), text(v))],
+        },
     }
 }
 
-fn frame_view(f: &Value) -> Value {
-    let lineno = f.get("lineno").and_then(Value::as_i64);
+fn frame_details(f: Frame<'_>) -> FrameDetails<'_> {
+    let lineno = f.lineno();
     let mut context = Vec::new();
-    let lines = |key: &str| -> Vec<String> {
-        f.get(key)
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(display).collect())
-            .unwrap_or_default()
-    };
-    let pre = lines("pre_context");
-    let post = lines("post_context");
-    if let Some(current) = f.get("context_line") {
-        let start = lineno.map(|l| l - i64::try_from(pre.len()).unwrap_or(0));
-        let number = |i: usize| start.map(|s| s + i64::try_from(i).unwrap_or(0));
-        for (i, l) in pre.iter().enumerate() {
-            context.push(json!({"no": number(i), "line": l, "current": false}));
+    if let Some(current) = f.context_line() {
+        let pre = f.pre_context();
+        let start = lineno.and_then(|l| l.checked_sub(pre.len() as u64));
+        for (i, l) in (0u64..).zip(pre) {
+            context.push(SourceLine {
+                no: start.map(|s| s + i),
+                line: text(l),
+                current: false,
+            });
         }
-        context.push(json!({"no": lineno, "line": display(current), "current": true}));
-        for (i, l) in post.iter().enumerate() {
-            context.push(json!({"no": lineno.map(|n| n + 1 + i64::try_from(i).unwrap_or(0)), "line": l, "current": false}));
+        context.push(SourceLine {
+            no: lineno,
+            line: cut(current.to_owned(), MAX_VALUE_CHARS),
+            current: true,
+        });
+        for (i, l) in (1u64..).zip(f.post_context()) {
+            context.push(SourceLine {
+                no: lineno.map(|n| n + i),
+                line: text(l),
+                current: false,
+            });
         }
     }
-    let vars = f.get("vars").map(rows).unwrap_or_default();
-    let in_app = f.get("in_app").and_then(Value::as_bool).unwrap_or(false);
-    json!({
-        "function": str_of(f, "function").or_else(|| str_of(f, "raw_function")),
-        "module": str_of(f, "module"),
-        "filename": str_of(f, "filename").or_else(|| str_of(f, "abs_path")),
-        "package": str_of(f, "package"),
-        "lineno": lineno,
-        "colno": f.get("colno").and_then(Value::as_i64),
-        "in_app": in_app,
-        "context": context,
-        "vars": vars,
-    })
-}
-
-fn stack_view(stacktrace: Option<&Value>) -> Vec<Value> {
-    // Frames arrive oldest first; like Sentry we show the most recent call first.
-    let mut frames: Vec<Value> = stacktrace
-        .and_then(|s| s.get("frames"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter(|f| f.is_object()).map(frame_view).collect())
-        .unwrap_or_default();
-    frames.reverse();
-    frames
-}
-
-fn exception_view(e: &Value) -> Value {
-    let mechanism = e.get("mechanism").filter(|m| m.is_object());
-    json!({
-        "type": str_of(e, "type"),
-        "value": e.get("value").map(display),
-        "module": str_of(e, "module"),
-        "mechanism": mechanism.and_then(|m| str_of(m, "type")),
-        "handled": mechanism.and_then(|m| m.get("handled")).and_then(Value::as_bool),
-        "frames": stack_view(e.get("stacktrace")),
-    })
-}
-
-fn values<'a>(event: &'a Value, key: &str) -> Vec<&'a Value> {
-    event
-        .get(key)
-        .and_then(|v| v.get("values"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default()
-}
-
-fn breadcrumb_time(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.replace('T', " ").trim_end_matches('Z').to_owned()),
-        Value::Number(n) => n.as_f64().map(|secs| {
-            crate::timefmt::rfc3339_ms((secs * 1000.0) as i64)
-                .replace('T', " ")
-                .trim_end_matches('Z')
-                .to_owned()
+    FrameDetails {
+        function: f.function().or_else(|| f.raw_function()),
+        module: f.module(),
+        filename: f.filename().or_else(|| f.abs_path()),
+        package: f.package(),
+        lineno,
+        colno: f.colno(),
+        in_app: f.in_app(),
+        context,
+        vars: rows(f.vars()),
+        minified: f.minified().map(|m| MinifiedDetails {
+            function: m.function(),
+            abs_path: m.abs_path(),
+            lineno: m.lineno(),
+            colno: m.colno(),
+            sourcemap: f.sourcemap(),
         }),
-        _ => None,
+        sourcemap_note: f.sourcemap_error(),
     }
 }
 
-fn breadcrumb_view(b: &Value) -> Value {
-    let data = b.get("data").map(rows).unwrap_or_default();
-    json!({
-        "time": breadcrumb_time(b.get("timestamp")),
-        "category": str_of(b, "category"),
-        "type": str_of(b, "type"),
-        "level": str_of(b, "level").unwrap_or_else(|| "info".to_owned()),
-        "message": b.get("message").map(display),
-        "data": data,
-    })
+/// Frames most recent call first (they arrive oldest first), as Sentry shows them.
+fn stack_details(stacktrace: Option<Stacktrace<'_>>) -> Vec<FrameDetails<'_>> {
+    stacktrace
+        .into_iter()
+        .flat_map(|st| st.frames().rev())
+        .map(frame_details)
+        .collect()
+}
+
+fn exception_details(e: Exception<'_>) -> ExceptionDetails<'_> {
+    let mechanism = e.mechanism();
+    ExceptionDetails {
+        ty: e.ty(),
+        value: e.value().map(|v| cut(v.to_owned(), MAX_VALUE_CHARS)),
+        module: e.module(),
+        mechanism: mechanism.and_then(|m| m.ty()),
+        handled: mechanism.and_then(|m| m.handled()),
+        frames: stack_details(e.stacktrace()),
+    }
+}
+
+fn breadcrumb_time(t: Timestamp<'_>) -> String {
+    let iso = match t {
+        Timestamp::Rfc3339(s) => s.to_owned(),
+        Timestamp::EpochSeconds(secs) => crate::timefmt::rfc3339_ms((secs * 1000.0) as i64),
+    };
+    iso.replace('T', " ").trim_end_matches('Z').to_owned()
+}
+
+fn breadcrumb_details(b: Breadcrumb<'_>) -> BreadcrumbDetails<'_> {
+    BreadcrumbDetails {
+        time: b.timestamp().map(breadcrumb_time),
+        category: b.category(),
+        ty: b.ty(),
+        level: b.level().unwrap_or("info"),
+        message: b.message().map(text),
+        data: rows(b.data()),
+    }
 }
 
 /// Contexts shown first, in this order; the rest follow alphabetically.
 const CONTEXT_ORDER: &[&str] = &["os", "runtime", "device", "app", "browser", "trace"];
 
-fn contexts_view(event: &Value) -> Vec<Value> {
-    let Some(Value::Object(map)) = event.get("contexts") else {
+fn contexts_details<'a>(event: &EventView<'a>) -> Vec<ContextDetails<'a>> {
+    let mut contexts: Vec<ContextDetails<'a>> = event
+        .contexts()
+        .map(|c| ContextDetails {
+            name: c.name(),
+            rows: field_rows(c.fields()),
+        })
+        .collect();
+    // Stable: the view lists contexts by name.
+    contexts.sort_by_key(|c| {
+        CONTEXT_ORDER
+            .iter()
+            .position(|o| *o == c.name)
+            .unwrap_or(CONTEXT_ORDER.len())
+    });
+    contexts
+}
+
+fn request_rows(event: &EventView<'_>) -> Vec<Row> {
+    let Some(req) = event.request() else {
         return Vec::new();
     };
-    let mut names: Vec<&String> = map.keys().collect();
-    names.sort_by_key(|n| {
-        (
-            CONTEXT_ORDER
-                .iter()
-                .position(|o| o == n)
-                .unwrap_or(CONTEXT_ORDER.len()),
-            n.to_string(),
-        )
-    });
-    names
-        .into_iter()
-        .map(|n| json!({"name": n, "rows": rows(&map[n.as_str()])}))
-        .collect()
+    let mut out = text_rows([("method", req.method()), ("url", req.url())]);
+    for (key, v) in [
+        ("query_string", req.query_string()),
+        ("data", req.data()),
+        ("cookies", req.cookies()),
+        ("env", req.env()),
+    ] {
+        if let Some(v) = v {
+            out.push((key.to_owned(), text(v)));
+        }
+    }
+    for (name, value) in req.headers() {
+        out.push((format!("header {name}"), text(value)));
+    }
+    out
 }
 
-fn request_rows(req: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let Value::Object(map) = req else {
-        return out;
+fn sdk_rows(event: &EventView<'_>) -> Vec<Row> {
+    let Some(sdk) = event.sdk() else {
+        return Vec::new();
     };
-    for key in ["method", "url", "query_string", "data", "cookies", "env"] {
-        if let Some(v) = map.get(key).filter(|v| !v.is_null()) {
-            out.push((key.to_owned(), display(v)));
-        }
-    }
-    match map.get("headers") {
-        // Headers come as an object or as `[[name, value], …]`.
-        Some(Value::Object(h)) => {
-            for (k, v) in h {
-                out.push((format!("header {k}"), display(v)));
-            }
-        }
-        Some(Value::Array(pairs)) => {
-            for pair in pairs {
-                if let Some([k, v]) = pair.as_array().map(Vec::as_slice) {
-                    out.push((format!("header {}", display(k)), display(v)));
-                }
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-fn tags_view(event: &Value) -> Vec<(String, String)> {
-    match event.get("tags") {
-        Some(Value::Array(pairs)) => pairs
-            .iter()
-            .filter_map(|p| match p.as_array().map(Vec::as_slice) {
-                Some([k, v]) => Some((display(k), display(v))),
-                _ => None,
-            })
-            .collect(),
-        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), display(v))).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn sdk_rows(sdk: &Value) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for key in ["name", "version"] {
-        if let Some(v) = str_of(sdk, key) {
-            out.push((key.to_owned(), v));
-        }
-    }
-    if let Some(list) = sdk.get("integrations").and_then(Value::as_array) {
-        let names: Vec<String> = list.iter().map(display).collect();
-        out.push((
-            "integrations".to_owned(),
-            cut(names.join(", "), MAX_VALUE_CHARS),
-        ));
-    }
-    if let Some(list) = sdk.get("packages").and_then(Value::as_array) {
-        let names: Vec<String> = list
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {}",
-                    str_of(p, "name").unwrap_or_default(),
-                    str_of(p, "version").unwrap_or_default()
-                )
-            })
-            .collect();
-        out.push((
-            "packages".to_owned(),
-            cut(names.join(", "), MAX_VALUE_CHARS),
-        ));
-    }
-    out
-}
-
-/// The message of an event without exception (or alongside one): `logentry.formatted`,
-/// else `logentry.message`, else a string `message`.
-fn message(event: &Value) -> Option<String> {
-    let log = event.get("logentry");
-    log.and_then(|l| str_of(l, "formatted"))
-        .or_else(|| log.and_then(|l| str_of(l, "message")))
-        .or_else(|| match event.get("message") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(m @ Value::Object(_)) => str_of(m, "formatted").or_else(|| str_of(m, "message")),
-            _ => None,
+    let mut out = text_rows([("name", sdk.name()), ("version", sdk.version())]);
+    let integrations: Vec<String> = sdk.integrations().map(|i| i.to_string()).collect();
+    let packages: Vec<String> = sdk
+        .packages()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p.name().unwrap_or_default(),
+                p.version().unwrap_or_default()
+            )
         })
-        .map(|s| cut(s, 8 * MAX_VALUE_CHARS))
-}
-
-/// The view model of one event's payload for `issue.html`.
-pub fn event_view(event: &Value) -> Value {
-    // Most recent exception first (the one that was finally raised), as Sentry shows them.
-    let mut exceptions: Vec<Value> = values(event, "exception")
-        .into_iter()
-        .filter(|e| e.is_object())
-        .map(exception_view)
         .collect();
-    exceptions.reverse();
-    if exceptions.is_empty() {
-        // A message with an attached stack, or the crashed thread's stack.
-        let stack = event.get("stacktrace").or_else(|| {
-            values(event, "threads")
-                .into_iter()
-                .find(|t| t.get("crashed").and_then(Value::as_bool).unwrap_or(false))
-                .or_else(|| values(event, "threads").into_iter().next())
-                .and_then(|t| t.get("stacktrace"))
-        });
-        let frames = stack_view(stack);
-        if !frames.is_empty() {
-            exceptions.push(json!({"type": null, "value": null, "frames": frames}));
+    for (key, list) in [("integrations", integrations), ("packages", packages)] {
+        if !list.is_empty() {
+            out.push((key.to_owned(), cut(list.join(", "), MAX_VALUE_CHARS)));
         }
     }
-    let mut breadcrumbs: Vec<Value> = values(event, "breadcrumbs")
-        .into_iter()
-        .filter(|b| b.is_object())
-        .map(breadcrumb_view)
-        .collect();
-    // Newest breadcrumb first, next to the error it led to.
-    breadcrumbs.reverse();
-    let empty = Value::Object(Map::new());
-    json!({
-        "message": message(event),
-        "exceptions": exceptions,
-        "breadcrumbs": breadcrumbs,
-        "contexts": contexts_view(event),
-        "request": request_rows(event.get("request").unwrap_or(&empty)),
-        "user": rows(event.get("user").unwrap_or(&empty)),
-        "tags": tags_view(event),
-        "sdk": sdk_rows(event.get("sdk").unwrap_or(&empty)),
-        "extra": rows(event.get("extra").unwrap_or(&empty)),
-        "fingerprint": event.get("fingerprint").and_then(Value::as_array)
-            .map(|a| a.iter().map(display).collect::<Vec<_>>()),
-        "server_name": str_of(event, "server_name"),
-        "transaction": str_of(event, "transaction"),
-        "logger": str_of(event, "logger"),
-    })
+    out
+}
+
+/// The view model of one stored event payload for `issue.html`.
+pub fn event_view(payload: &Value) -> EventDetails<'_> {
+    let event = EventView::new(payload);
+    // Most recent exception first (the one that was finally raised), as Sentry shows them.
+    let mut exceptions: Vec<ExceptionDetails<'_>> =
+        event.exceptions().rev().map(exception_details).collect();
+    if exceptions.is_empty() {
+        // A message with an attached stack, or the crashed (else the first) thread's stack.
+        let stack = event.stacktrace().or_else(|| {
+            event
+                .threads()
+                .find(|t| t.crashed())
+                .or_else(|| event.threads().next())
+                .and_then(|t| t.stacktrace())
+        });
+        let frames = stack_details(stack);
+        if !frames.is_empty() {
+            exceptions.push(ExceptionDetails {
+                ty: None,
+                value: None,
+                module: None,
+                mechanism: None,
+                handled: None,
+                frames,
+            });
+        }
+    }
+    let fingerprint: Vec<&str> = event.fingerprint().collect();
+    let message = event
+        .messages()
+        .find_map(|m| m.formatted().or_else(|| m.template()));
+    let entry = event.messages().find(|m| m.template().is_some());
+    let message_template = entry
+        .and_then(|m| m.template())
+        .filter(|t| Some(*t) != message)
+        .map(|t| cut(t.to_owned(), MAX_VALUE_CHARS));
+    let message_params = match entry.and_then(|m| m.params()) {
+        Some(p) => match p.items() {
+            Some(items) => items
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), text(v)))
+                .collect(),
+            None => rows(Some(p)),
+        },
+        None => Vec::new(),
+    };
+    EventDetails {
+        message: message.map(|m| cut(m.to_owned(), 8 * MAX_VALUE_CHARS)),
+        message_template,
+        message_params,
+        exceptions,
+        // Newest breadcrumb first, next to the error it led to.
+        breadcrumbs: event.breadcrumbs().rev().map(breadcrumb_details).collect(),
+        contexts: contexts_details(&event),
+        request: request_rows(&event),
+        user: event
+            .user()
+            .map(|u| field_rows(u.fields()))
+            .unwrap_or_default(),
+        tags: event.tags().collect(),
+        sdk: sdk_rows(&event),
+        extra: rows(event.extra()),
+        fingerprint: (!fingerprint.is_empty()).then_some(fingerprint),
+        server_name: event.server_name(),
+        transaction: event.transaction(),
+        logger: event.logger(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The view model as the template sees it.
+    fn view(event: &Value) -> Value {
+        serde_json::to_value(event_view(event)).expect("view models serialize")
+    }
 
     #[test]
     fn frames_newest_first_with_context_and_vars() {
@@ -316,16 +431,17 @@ mod tests {
             {"type": "KeyError", "value": "'id'"},
             {"type": "ValueError", "value": "bad", "mechanism": {"type": "excepthook", "handled": false},
              "stacktrace": {"frames": [
-                {"function": "main", "in_app": false},
+                {"function": "main", "in_app": false, "context_line": null},
                 {"function": "handler", "module": "app", "lineno": 12, "in_app": true,
                  "pre_context": ["a", "b"], "context_line": "raise X", "post_context": ["c"],
-                 "vars": {"user": "<script>", "n": 3, "d": {"k": [1]}}}
+                 "vars": {"user": "<script>", "n": 3, "d": {"k": [1]}, "_meta": 1}}
              ]}}
         ]}});
-        let v = event_view(&ev);
+        let v = view(&ev);
         let ex = &v["exceptions"];
         assert_eq!(ex[0]["type"], "ValueError", "last raised first");
         assert_eq!(ex[0]["handled"], false);
+        assert_eq!(ex[1]["type"], "KeyError");
         let top = &ex[0]["frames"][0];
         assert_eq!(top["function"], "handler");
         assert_eq!(
@@ -338,6 +454,32 @@ mod tests {
             top["vars"],
             json!([["d", "{\"k\":[1]}"], ["n", "3"], ["user", "<script>"]])
         );
+        // No source context was sent for the library frame.
+        assert_eq!(ex[0]["frames"][1]["context"], json!([]));
+    }
+
+    #[test]
+    fn resolved_and_unresolved_javascript_frames() {
+        let ev = json!({"exception": {"values": [{"type": "TypeError", "stacktrace": {"frames": [
+            {"function": "c", "abs_path": "http://h/app.min.js", "lineno": 1, "colno": 9,
+             "data": {"sourcemap_error": "no debug ID for this file and the event has no release"}},
+            {"function": "applyCoupon", "filename": "src/pricing.js", "lineno": 4, "colno": 11,
+             "context_line": "throw x;", "in_app": true,
+             "data": {"minified": {"abs_path": "http://h/app.min.js", "function": "xa", "lineno": 1, "colno": 52},
+                      "sourcemap": "http://h/app.min.js.map"}}
+        ]}}]}});
+        let v = view(&ev);
+        let frames = &v["exceptions"][0]["frames"];
+        assert_eq!(
+            frames[0]["minified"],
+            json!({"function": "xa", "abs_path": "http://h/app.min.js", "lineno": 1, "colno": 52,
+                   "sourcemap": "http://h/app.min.js.map"})
+        );
+        assert_eq!(frames[0]["sourcemap_note"], Value::Null);
+        assert!(frames[1]["sourcemap_note"]
+            .as_str()
+            .is_some_and(|n| n.contains("no debug ID")));
+        assert_eq!(frames[1]["minified"], Value::Null);
     }
 
     #[test]
@@ -349,11 +491,14 @@ mod tests {
             ]},
             "tags": [["browser", "Firefox"], ["bad"]],
             "request": {"url": "https://x/y", "headers": [["Accept", "*/*"]]},
-            "logentry": {"message": "hello %s", "formatted": "hello world"}
+            "logentry": {"message": "hello %s", "formatted": "hello world"},
+            "contexts": {"trace": {"trace_id": "t"}, "custom": {"k": "v"}, "os": {"name": "Linux"}},
+            "sdk": {"name": "sentry.python", "integrations": ["logging", "argv"]}
         });
-        let v = event_view(&ev);
+        let v = view(&ev);
         assert_eq!(v["breadcrumbs"][0]["message"], "second");
         assert_eq!(v["breadcrumbs"][0]["time"], "2026-11-22 03:39:40.556");
+        assert_eq!(v["breadcrumbs"][0]["level"], "info");
         assert_eq!(v["breadcrumbs"][1]["time"], "1970-01-01 00:00:01.5");
         assert_eq!(v["tags"], json!([["browser", "Firefox"]]));
         assert_eq!(
@@ -361,11 +506,34 @@ mod tests {
             json!([["url", "https://x/y"], ["header Accept", "*/*"]])
         );
         assert_eq!(v["message"], "hello world");
+        let names: Vec<&str> = v["contexts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(names, ["os", "trace", "custom"]);
+        assert_eq!(
+            v["sdk"],
+            json!([["name", "sentry.python"], ["integrations", "logging, argv"]])
+        );
+        assert_eq!(v["fingerprint"], Value::Null);
+    }
+
+    #[test]
+    fn thread_stack_without_exception() {
+        let ev = json!({"threads": {"values": [
+            {"stacktrace": {"frames": [{"function": "idle"}]}},
+            {"crashed": true, "stacktrace": {"frames": [{"function": "a"}, {"function": "b"}]}}
+        ]}});
+        let v = view(&ev);
+        assert_eq!(v["exceptions"][0]["type"], Value::Null);
+        assert_eq!(v["exceptions"][0]["frames"][0]["function"], "b");
     }
 
     #[test]
     fn long_values_are_cut() {
-        let s = display(&json!("x".repeat(MAX_VALUE_CHARS + 10)));
+        let s = text(Data::key(&"x".repeat(MAX_VALUE_CHARS + 10)));
         assert_eq!(s.chars().count(), MAX_VALUE_CHARS + 1);
         assert!(s.ends_with('…'));
     }

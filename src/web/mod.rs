@@ -7,21 +7,46 @@
 //! there is (`web/static/app.js`, copy buttons and select-all) is served from `/static` and
 //! every flow works without it.
 //!
-//! Routes: `/login`, `/logout`, `/setup/{token}` (first admin), `/projects`,
-//! `/projects/{id}/issues`, `/issues/{id}` (+ actions and raw JSON), `/admin/users`,
-//! `/admin/deliveries`, `/static/{file}`. All but sign-in and setup need a session
+//! Routes: any unknown path gets [`not_found`] (a page, or JSON under `/api/`); `/login`, `/logout`, `/setup/{token}` (first admin), `/reset/{token}` (password
+//! reset link), `/projects`, `/projects/{id}/issues`, `/projects/{id}/feedback`, `/projects/{id}/releases`,
+//! `/issues/{id}` (+ actions, raw JSON, triage and its Events page, see [`triage`]),
+//! `/my-issues`, `/account`, `/admin/users` (+ role, delete, reset), `/admin/tokens`,
+//! `/admin/teams` (+ delete, members, projects), `/admin/audit`, `/admin/deliveries`, `/static/{file}`, the monitor pages
+//! ([`monitors`]), the uptime pages ([`uptime`]) and the public status page
+//! `/status/{slug}` ([`status_page`], no sign-in). All but sign-in, setup and reset need a session
 //! ([`auth::CurrentUser`]); every POST must carry the CSRF token ([`auth::csrf_guard`]).
+//! Each page's handler fills a typed view model (`#[derive(Serialize)]`) for its template;
+//! the pieces every page shares are in [`view`].
 
+pub mod account;
 pub mod admin;
+pub mod alert_form;
+pub mod alerts;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod event_view;
+pub mod feedback;
 pub mod issues;
+pub mod lifecycle;
+pub mod markdown;
+pub mod monitors;
+pub mod notify_prefs;
 pub mod projects;
+pub mod releases;
 pub mod search;
+pub mod sso;
+pub mod status_page;
 pub mod svg;
+pub mod team_cli;
+pub mod teams;
 pub mod templates;
+pub mod tokens;
+pub mod triage;
+pub mod uptime;
+pub mod users;
+pub mod view;
 
 use std::sync::Arc;
 
@@ -30,10 +55,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::html::escape_html;
+use crate::http::principal::AuthError;
 use crate::store::StoreError;
 use crate::AppState;
 
-pub use auth::{hash_password, session_from_headers, verify_password, PasswordError};
+pub use auth::{hash_password, verify_password, PasswordError};
 
 /// State of the web handlers: the application state plus the template set and the sign-in
 /// rate limiter (one per router, so tests running several servers do not share counters).
@@ -45,6 +72,12 @@ pub struct WebState {
     pub templates: Arc<templates::Templates>,
     /// Failed sign-in counters.
     pub limiter: Arc<auth::LoginLimiter>,
+}
+
+impl axum::extract::FromRef<WebState> for AppState {
+    fn from_ref(state: &WebState) -> AppState {
+        state.app.clone()
+    }
 }
 
 /// Routes of the issue browser, with their security headers and CSRF guard.
@@ -60,23 +93,99 @@ pub fn router(app: AppState) -> Router<AppState> {
     };
     Router::new()
         .route("/", get(home))
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/setup/{token}", get(auth::setup_page).post(auth::setup))
+        .route(
+            "/login",
+            get(auth::login::login_page).post(auth::login::login),
+        )
+        .route("/logout", post(auth::login::logout))
+        .route("/login/sso/{provider}", get(sso::start))
+        .route("/login/sso/{provider}/callback", get(sso::callback))
+        .route(
+            "/setup/{token}",
+            get(auth::setup::setup_page).post(auth::setup::setup),
+        )
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{project_id}/channels", post(projects::channels))
+        .route(
+            "/projects/{project_id}/alerts",
+            get(alerts::page).post(alerts::change),
+        )
+        .route(
+            "/projects/{project_id}/alerts/{rule_id}/edit",
+            get(alerts::edit_page).post(alerts::edit),
+        )
         .route("/projects/{project_id}/issues", get(issues::list))
         .route("/projects/{project_id}/issues/bulk", post(issues::bulk))
+        .route("/projects/{project_id}/releases", get(releases::list))
         .route("/issues/{issue_id}", get(issues::show))
         .route("/issues/{issue_id}/status", post(issues::set_status))
         .route("/issues/{issue_id}/delete", post(issues::delete))
+        .route("/issues/{issue_id}/assign", post(triage::assign))
+        .route("/issues/{issue_id}/comments", post(triage::comment))
+        .route(
+            "/issues/{issue_id}/comments/{comment_id}/edit",
+            post(triage::edit_comment),
+        )
+        .route(
+            "/issues/{issue_id}/comments/{comment_id}/delete",
+            post(triage::delete_comment),
+        )
+        .route("/issues/{issue_id}/unmerge", post(triage::unmerge))
+        .route("/issues/{issue_id}/events", get(triage::events))
+        .route("/my-issues", get(triage::mine))
         .route(
             "/issues/{issue_id}/events/{event_id}/json",
             get(issues::raw_json),
         )
-        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route(
+            "/reset/{token}",
+            get(auth::reset::reset_page).post(auth::reset::reset),
+        )
+        .route("/projects/{project_id}/feedback", get(feedback::list))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
+        .route(
+            "/account/notifications",
+            get(notify_prefs::page).post(notify_prefs::save),
+        )
+        .route("/issues/{issue_id}/mute", post(notify_prefs::mute))
+        .route(
+            "/account/sessions/{session_id}/revoke",
+            post(account::revoke_session),
+        )
+        .route("/admin/users", get(users::users).post(users::create_user))
+        .route("/admin/users/{user_id}/role", post(users::set_role))
+        .route("/admin/users/{user_id}/delete", post(users::delete_user))
+        .route("/admin/users/{user_id}/reset", post(users::reset_link))
+        .route("/admin/teams", get(teams::teams).post(teams::create))
+        .route("/admin/teams/{team_id}/delete", post(teams::delete))
+        .route("/admin/teams/{team_id}/{what}", post(teams::link))
+        .route("/admin/tokens", get(tokens::tokens).post(tokens::create))
+        .route("/admin/tokens/{token_id}/revoke", post(tokens::revoke))
+        .route("/admin/audit", get(audit::audit))
         .route("/admin/deliveries", get(admin::deliveries))
+        .route("/admin/retention", get(lifecycle::admin))
+        .route(
+            "/projects/{project_id}/settings",
+            get(lifecycle::settings).post(lifecycle::save_settings),
+        )
+        .route(
+            "/projects/{project_id}/discarded/undo",
+            post(lifecycle::undo_discard),
+        )
+        .route(
+            "/projects/{project_id}/delete",
+            post(lifecycle::delete_project),
+        )
+        .route("/issues/{issue_id}/discard", post(lifecycle::discard_issue))
         .route("/static/{file}", get(assets::serve))
+        .route("/status/{slug}", get(status_page::show))
+        .merge(monitors::routes())
+        .merge(uptime::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.app.clone(),
+            crate::http::access::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::csrf_guard,
@@ -149,6 +258,25 @@ impl From<StoreError> for WebError {
     }
 }
 
+impl From<AuthError> for WebError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => e.into(),
+            AuthError::Hidden => WebError::NotFound,
+            other => WebError::Forbidden(sentence(&other.to_string())),
+        }
+    }
+}
+
+/// An error message as a sentence for a page: `the password …` becomes `The password ….`
+pub(crate) fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).chain(['.']).collect(),
+        None => String::new(),
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, message) = match &self {
@@ -181,6 +309,24 @@ impl IntoResponse for WebError {
     }
 }
 
+/// The answer for a path no route serves (the application's fallback): the API's JSON error
+/// under `/api/`, else a 404 page with the pages' security headers, instead of an empty body
+/// that the browser would replace with its own error page.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") {
+        return crate::error::ApiError::not_found(format!("no API route at {path}"))
+            .into_response();
+    }
+    let page = error_page(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "There is no page at {path}. Your projects and their issues are on the projects page."
+        ),
+    );
+    security_headers((StatusCode::NOT_FOUND, page).into_response()).await
+}
+
 /// A minimal standalone error page (no template, so it works when templates do not).
 pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
     Html(format!(
@@ -194,20 +340,9 @@ pub fn error_page(status: StatusCode, message: &str) -> Html<String> {
     ))
 }
 
-/// Escapes text for HTML element content and quoted attributes.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Percent-encodes a query-string value (`application/x-www-form-urlencoded`).
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]
@@ -215,11 +350,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape_html("<script>\"'&"),
-            "&lt;script&gt;&quot;&#x27;&amp;"
-        );
+    fn error_pages_escape_the_message() {
         let page = error_page(StatusCode::BAD_REQUEST, "<img onerror=x>").0;
         assert!(page.contains("&lt;img onerror=x&gt;") && !page.contains("<img"));
     }

@@ -4,76 +4,100 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use minijinja::Value as Tpl;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
-use super::auth::CurrentUser;
+use super::auth::{CurrentUser, Permission};
+use super::view::Layout;
 use super::{WebError, WebState};
-use crate::store::{Channel, ChannelKind};
+use crate::notify::channel::{self, AddChannelError};
+use crate::store::Channel;
 
-/// How a channel target is shown: e-mail as is; a Slack webhook URL is a credential, so
-/// only its scheme and host.
+/// How a channel target is shown: as its kind redacts it (a webhook URL is a credential).
 pub fn redact_target(c: &Channel) -> String {
-    match c.kind {
-        ChannelKind::Email => c.target.clone(),
-        ChannelKind::Slack => match url::Url::parse(&c.target) {
-            Ok(u) => format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("")),
-            Err(_) => "(webhook)".to_owned(),
-        },
-    }
+    channel::redact(c)
 }
 
-fn channel_json(c: &Channel) -> Value {
-    json!({
-        "id": c.id,
-        "kind": c.kind.as_str(),
-        "target": redact_target(c),
-        "failing": c.failing_since_ms.is_some(),
-        "last_error": c.last_error,
-    })
+/// What `projects.html` shows.
+#[derive(Debug, Serialize)]
+struct ProjectsPage<'a> {
+    #[serde(flatten)]
+    layout: Layout<'a>,
+    projects: Vec<ProjectCard<'a>>,
+    /// Channels of no project: they hear about every project.
+    global_channels: Vec<ChannelRow>,
+}
+
+/// A project with its DSN, counts and channels.
+#[derive(Debug, Serialize)]
+struct ProjectCard<'a> {
+    id: i64,
+    name: &'a str,
+    dsn: String,
+    events: i64,
+    issues: i64,
+    unresolved: i64,
+    channels: Vec<ChannelRow>,
+}
+
+/// A notification channel as the projects page lists it.
+#[derive(Debug, Serialize)]
+struct ChannelRow {
+    id: i64,
+    kind: &'static str,
+    /// Redacted for display (see [`redact_target`]).
+    target: String,
+    failing: bool,
+    last_error: Option<String>,
+}
+
+impl ChannelRow {
+    fn of(c: &Channel) -> ChannelRow {
+        ChannelRow {
+            id: c.id,
+            kind: c.kind.as_str(),
+            target: redact_target(c),
+            failing: c.failing_since_ms.is_some(),
+            last_error: c.last_error.clone(),
+        }
+    }
 }
 
 /// `GET /projects`.
 pub async fn list(State(state): State<WebState>, user: CurrentUser) -> Result<Response, WebError> {
     let store = &state.app.store;
-    let projects = store.list_projects().await?;
+    let mut projects = store.list_projects().await?;
+    projects.retain(|p| user.projects.contains(p.id));
     let stats = store.project_stats().await?;
     let channels = store.channels().await?;
-    let list: Vec<Value> = projects
-        .iter()
-        .map(|p| {
-            let s = stats.get(&p.id).copied().unwrap_or_default();
-            let chans: Vec<Value> = channels
-                .iter()
-                .filter(|c| c.project_id == Some(p.id))
-                .map(channel_json)
-                .collect();
-            json!({
-                "id": p.id,
-                "name": p.name,
-                "dsn": state.app.config.dsn(&p.public_key, p.id),
-                "events": s.events,
-                "issues": s.issues,
-                "unresolved": s.unresolved,
-                "channels": chans,
+    let channels_of = |project_id: Option<i64>| -> Vec<ChannelRow> {
+        channels
+            .iter()
+            .filter(|c| c.project_id == project_id)
+            .map(ChannelRow::of)
+            .collect()
+    };
+    let page = ProjectsPage {
+        layout: Layout::of(&user),
+        projects: projects
+            .iter()
+            .map(|p| {
+                let s = stats.get(&p.id).copied().unwrap_or_default();
+                ProjectCard {
+                    id: p.id,
+                    name: &p.name,
+                    dsn: state.app.config.dsn(&p.public_key, p.id),
+                    events: s.events,
+                    issues: s.issues,
+                    unresolved: s.unresolved,
+                    channels: channels_of(Some(p.id)),
+                }
             })
-        })
-        .collect();
-    let global: Vec<Value> = channels
-        .iter()
-        .filter(|c| c.project_id.is_none())
-        .map(channel_json)
-        .collect();
-    let ctx = minijinja::context! {
-        me => Tpl::from_serialize(json!({"email": user.user.email, "is_admin": user.user.is_admin})),
-        csrf => user.csrf,
-        projects => Tpl::from_serialize(&list),
-        global_channels => Tpl::from_serialize(&global),
+            .collect(),
+        global_channels: channels_of(None),
     };
     Ok(state
         .templates
-        .render("projects.html", ctx)?
+        .render("projects.html", page)?
         .into_response())
 }
 
@@ -83,21 +107,32 @@ pub struct CreateForm {
     name: String,
 }
 
-/// `POST /projects`: creates a project (admins).
+/// `POST /projects`: creates a project (admins and owners). An admin's project belongs to
+/// their teams, so that they see it.
 pub async fn create(
     State(state): State<WebState>,
     user: CurrentUser,
+    crate::http::ClientIp(ip): crate::http::ClientIp,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, WebError> {
-    user.require_admin()?;
+    user.require(Permission::Project)?;
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(WebError::BadRequest(
             "A project name has 1 to 100 characters.".into(),
         ));
     }
-    let p = state.app.store.create_project(name).await?;
-    tracing::info!(user_id = user.user.id, project_id = p.id, "project created");
+    let store = &state.app.store;
+    let p = store.create_project(name).await?;
+    if user.user.role != crate::store::Role::Owner {
+        let by = crate::store::Actor::user(&user.user).from_ip(ip);
+        let now = state.app.clock.now_ms();
+        for team in store.user_teams(user.user.id).await? {
+            let link = crate::store::TeamLink::Project(p.id);
+            store.change_team(team, link, true, &by, now).await?;
+        }
+    }
+    tracing::info!(user_id = user.user.id, by = %user.user.email, project_id = p.id, "project created");
     Ok(Redirect::to(&format!("/projects#project-{}", p.id)).into_response())
 }
 
@@ -110,32 +145,28 @@ pub struct ChannelForm {
     channel_id: Option<i64>,
 }
 
-/// `POST /projects/{id}/channels`: `action=add` with `kind` (`email`/`slack`) and `target`,
-/// or `action=remove` with `channel_id` (admins).
+/// `POST /projects/{id}/channels`: `action=add` with `kind` (`email`/`slack`) and `target`
+/// (validated by the kind, as `errata notify channels add-…` does), or `action=remove` with
+/// `channel_id` (admins).
 pub async fn channels(
     State(state): State<WebState>,
     user: CurrentUser,
     Path(project_id): Path<i64>,
     Form(form): Form<ChannelForm>,
 ) -> Result<Response, WebError> {
-    user.require_admin()?;
+    user.require(Permission::Project)?;
     let store = &state.app.store;
     match form.action.as_str() {
         "add" => {
-            let target = form.target.as_deref().unwrap_or("").trim().to_owned();
-            let kind = match form.kind.as_deref() {
-                Some("email") if target.contains('@') && !target.contains(['\r', '\n']) => {
-                    ChannelKind::Email
-                }
-                Some("slack") if target.starts_with("https://") => ChannelKind::Slack,
-                _ => {
-                    return Err(WebError::BadRequest(
-                        "A channel is an e-mail address, or a Slack webhook URL starting with https://."
-                            .into(),
-                    ))
-                }
-            };
-            store.add_channel(project_id, kind, &target).await?;
+            let policy = state.app.config.notify.target_policy();
+            let kind = form.kind.as_deref().unwrap_or_default();
+            let target = form.target.as_deref().unwrap_or_default();
+            channel::add(store, project_id, kind, target, &policy)
+                .await
+                .map_err(|e| match e {
+                    AddChannelError::Invalid(e) => WebError::BadRequest(e.to_string()),
+                    AddChannelError::Store(e) => e.into(),
+                })?;
         }
         "remove" => {
             let id = form
@@ -153,7 +184,7 @@ pub async fn channels(
         }
         other => return Err(WebError::BadRequest(format!("unknown action {other:?}"))),
     }
-    tracing::info!(user_id = user.user.id, project_id, action = %form.action, "channels changed");
+    tracing::info!(user_id = user.user.id, by = %user.user.email, project_id, action = %form.action, "channels changed");
     Ok(Redirect::to(&format!("/projects#project-{project_id}")).into_response())
 }
 
@@ -166,7 +197,7 @@ mod tests {
         let c = Channel {
             id: 1,
             project_id: Some(1),
-            kind: ChannelKind::Slack,
+            kind: crate::store::ChannelKind::Slack,
             target: "https://hooks.slack.com/services/T000/B000/secret".into(),
             source: "cli".into(),
             active: true,
@@ -176,6 +207,6 @@ mod tests {
             last_failure_ms: None,
             last_error: None,
         };
-        assert_eq!(redact_target(&c), "https://hooks.slack.com/…");
+        assert_eq!(redact_target(&c), "https://hooks.slack.com/…cret");
     }
 }

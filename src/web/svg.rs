@@ -1,11 +1,37 @@
 //! Inline SVG charts drawn on the server: the issue list's 24-hour sparklines and the issue
 //! page's events-over-time bars. Only numbers and server-made labels go into the markup, so
-//! the output is safe to embed unescaped.
+//! the output is safe to embed unescaped: [`Svg`] is the only markup a template emits raw.
 
 use std::fmt::Write as _;
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+use serde::{Serialize, Serializer};
+
+use crate::clock::{DAY_MS, HOUR_MS};
+
+/// Markup made here from numbers and fixed labels. A view-model field of this type reaches
+/// the template as a safe string (not escaped); nothing else may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Svg(String);
+
+impl Svg {
+    /// Wraps markup that the caller built from numbers and fixed labels only, like the
+    /// charts here (the monitor pages' charts, `web/monitors/charts.rs`). Never pass text
+    /// that came from a user or an event.
+    pub(crate) fn trusted(markup: String) -> Svg {
+        Svg(markup)
+    }
+
+    /// The markup.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Svg {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        minijinja::Value::from_safe_string(self.0.clone()).serialize(serializer)
+    }
+}
 
 /// Dense per-bucket counts for `buckets` buckets of `width_ms` ending with the bucket that
 /// contains `now_ms`, from sparse `(bucket start, count)` hours (several hours may fall in
@@ -29,7 +55,7 @@ pub fn bucketize(hours: &[(i64, i64)], now_ms: i64, width_ms: i64, buckets: usiz
 }
 
 /// A 24-bar sparkline (one bar per hour, oldest left) with an accessible label.
-pub fn sparkline(counts: &[i64]) -> String {
+pub fn sparkline(counts: &[i64]) -> Svg {
     let (w, h) = (96.0, 24.0);
     let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
     let n = counts.len().max(1) as f64;
@@ -56,7 +82,7 @@ pub fn sparkline(counts: &[i64]) -> String {
         );
     }
     s.push_str("</svg>");
-    s
+    Svg(s)
 }
 
 /// The chart ranges of the issue page.
@@ -85,8 +111,13 @@ impl Range {
 }
 
 /// A bar chart of events over time with a max label and start/end labels.
-pub fn chart(counts: &[i64], range: Range) -> String {
-    let (w, h, top, bottom) = (600.0, 140.0, 14.0, 18.0);
+///
+/// The bars' SVG stretches to the card's width at a fixed height (`preserveAspectRatio=
+/// "none"`, `svg.chart` in `app.css`): a viewBox kept at its aspect ratio left empty gutters
+/// beside the bars on a wide page (issue #20, item 9). The labels are HTML around it, so
+/// stretching never distorts them.
+pub fn chart(counts: &[i64], range: Range) -> Svg {
+    let (w, h) = (600.0, 100.0);
     let max = counts.iter().copied().max().unwrap_or(0);
     let scale = max.max(1) as f64;
     let n = counts.len().max(1) as f64;
@@ -97,13 +128,13 @@ pub fn chart(counts: &[i64], range: Range) -> String {
         Range::Month => ("30 days ago", "today"),
     };
     let mut s = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" \
-         aria-label=\"{total} events, at most {max} per bar\">"
+        "<div class=\"chart-box\"><span class=\"chart-max\">max {max}</span>\
+         <svg class=\"chart\" viewBox=\"0 0 {w} {h}\" preserveAspectRatio=\"none\" \
+         role=\"img\" aria-label=\"{total} events, at most {max} per bar\">"
     );
-    let plot = h - top - bottom;
     for (i, &c) in counts.iter().enumerate() {
         let bh = if c > 0 {
-            (c as f64 / scale * plot).max(2.0)
+            (c as f64 / scale * h).max(2.0)
         } else {
             1.0
         };
@@ -113,21 +144,16 @@ pub fn chart(counts: &[i64], range: Range) -> String {
             "<rect class=\"{class}\" x=\"{:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{:.2}\">\
              <title>{c}</title></rect>",
             i as f64 * bw + 1.0,
-            top + plot - bh,
+            h - bh,
             (bw - 2.0).max(1.0),
             bh
         );
     }
     let _ = write!(
         s,
-        "<text x=\"2\" y=\"11\" class=\"label\">max {max}</text>\
-         <text x=\"2\" y=\"{:.0}\" class=\"label\">{start}</text>\
-         <text x=\"{:.0}\" y=\"{:.0}\" class=\"label end\">{end}</text></svg>",
-        h - 4.0,
-        w - 2.0,
-        h - 4.0
+        "</svg><div class=\"chart-axis\"><span>{start}</span><span>{end}</span></div></div>"
     );
-    s
+    Svg(s)
 }
 
 #[cfg(test)]
@@ -150,10 +176,33 @@ mod tests {
     #[test]
     fn sparkline_has_a_bar_per_hour() {
         let s = sparkline(&[0, 1, 5]);
-        assert_eq!(s.matches("<rect").count(), 3);
-        assert!(s.contains("6 events in the last 24 hours"));
+        assert_eq!(s.as_str().matches("<rect").count(), 3);
+        assert!(s.as_str().contains("6 events in the last 24 hours"));
         let c = chart(&[1; 30], Range::Month);
-        assert_eq!(c.matches("<rect").count(), 30);
-        assert!(c.contains("30 days ago"));
+        assert_eq!(c.as_str().matches("<rect").count(), 30);
+        assert!(c.as_str().contains("30 days ago"));
+        assert!(
+            c.as_str().contains("preserveAspectRatio=\"none\""),
+            "the bars fill the width"
+        );
+    }
+
+    #[test]
+    fn svg_reaches_templates_unescaped() {
+        #[derive(Serialize)]
+        struct Page {
+            chart: Svg,
+            label: &'static str,
+        }
+        let mut env = minijinja::Environment::new();
+        env.add_template("t.html", "{{ chart }}{{ label }}")
+            .unwrap();
+        let page = Page {
+            chart: sparkline(&[1]),
+            label: "<b>",
+        };
+        let out = env.get_template("t.html").unwrap().render(page).unwrap();
+        assert!(out.starts_with("<svg class=\"spark\""), "{out}");
+        assert!(out.ends_with("&lt;b&gt;"), "{out}");
     }
 }

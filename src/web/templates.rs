@@ -3,7 +3,8 @@
 //!
 //! Autoescaping is on for every template (they all end in `.html`, which minijinja escapes
 //! as HTML): a value is only emitted raw when Rust code built it with
-//! [`minijinja::Value::from_safe_string`], which is reserved for server-made SVG.
+//! [`minijinja::Value::from_safe_string`], which is reserved for server-made SVG and for
+//! comments rendered by [`super::markdown`].
 
 use axum::response::Html;
 use minijinja::Environment;
@@ -11,26 +12,8 @@ use serde::Serialize;
 
 use super::WebError;
 
-/// `(name, source)` of every template.
-const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../web/templates/base.html")),
-    ("login.html", include_str!("../../web/templates/login.html")),
-    ("setup.html", include_str!("../../web/templates/setup.html")),
-    (
-        "projects.html",
-        include_str!("../../web/templates/projects.html"),
-    ),
-    (
-        "issues.html",
-        include_str!("../../web/templates/issues.html"),
-    ),
-    ("issue.html", include_str!("../../web/templates/issue.html")),
-    ("users.html", include_str!("../../web/templates/users.html")),
-    (
-        "deliveries.html",
-        include_str!("../../web/templates/deliveries.html"),
-    ),
-];
+/// `(name, source)` of every `.html` file in `web/templates`, listed by `build.rs`.
+const TEMPLATES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/templates.rs"));
 
 /// Parsed templates.
 #[derive(Debug)]

@@ -7,16 +7,8 @@
 // CHROMIUM (executable, default /usr/bin/chromium).
 "use strict";
 
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const { chromium } = require("playwright-core");
+const { env, check, screenshots, assertInert, fitsPhone, withBrowser } = require("./lib");
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing environment variable ${name}`);
-  return v;
-};
 const base = env("ERRATA_BASE_URL");
 const email = env("ERRATA_EMAIL");
 const password = env("ERRATA_PASSWORD");
@@ -24,17 +16,7 @@ const projectName = env("ERRATA_PROJECT");
 const search = env("ERRATA_SEARCH");
 const issueTitle = env("ERRATA_ISSUE_TITLE");
 const xssIssue = env("ERRATA_XSS_ISSUE");
-const shots = env("ERRATA_SCREENSHOTS");
-fs.mkdirSync(shots, { recursive: true });
-
-function check(cond, message) {
-  if (!cond) throw new Error(`check failed: ${message}`);
-  console.log(`ok - ${message}`);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-}
+const shot = screenshots(env("ERRATA_SCREENSHOTS"), "");
 
 async function signIn(page, pass) {
   await page.goto(`${base}/projects`);
@@ -44,35 +26,7 @@ async function signIn(page, pass) {
   await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
 }
 
-// Every way a payload could run leaves a trace here: a global, a dialog, a script element,
-// an event-handler attribute or a javascript: link.
-async function assertInert(page, where) {
-  const found = await page.evaluate(() => ({
-    xss: window.__xss === undefined ? null : String(window.__xss),
-    scripts: Array.from(document.scripts).map((s) => s.src || "inline"),
-    handlers: Array.from(document.querySelectorAll("*")).flatMap((el) =>
-      Array.from(el.attributes).filter((a) => /^on/i.test(a.name)).map((a) => `${el.tagName}.${a.name}`)),
-    jsLinks: Array.from(document.querySelectorAll("[href],[src],[action]")).filter((el) =>
-      /^\s*javascript:/i.test(el.getAttribute("href") || el.getAttribute("src") || el.getAttribute("action") || "")).length,
-  }));
-  check(found.xss === null, `${where}: no payload ran (window.__xss = ${found.xss})`);
-  check(found.scripts.length === 1 && /\/static\/app\.js/.test(found.scripts[0]),
-    `${where}: only our app.js is a script (${found.scripts.join(", ")})`);
-  check(found.handlers.length === 0, `${where}: no event-handler attributes (${found.handlers.join(", ")})`);
-  check(found.jsLinks === 0, `${where}: no javascript: URLs`);
-}
-
-async function main() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "errata-chromium-"));
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run",
-      `--disk-cache-dir=${path.join(userDataDir, "cache")}`,
-    ],
-  });
+withBrowser(async (browser) => {
   let page;
   try {
     const dialogs = [];
@@ -143,25 +97,10 @@ async function main() {
     check(dialogs.length === 0, "no dialogs opened by payloads");
 
     // Phone-size viewport: no horizontal scrolling on the list and issue pages.
-    const phone = await browser.newContext({ storageState: storage, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-    const phonePage = await phone.newPage();
-    for (const [name, url] of [["07-phone-list", `${base}/projects/1/issues?status=resolved`], ["08-phone-issue", issueUrl], ["09-phone-projects", `${base}/projects`]]) {
-      await phonePage.goto(url);
-      const overflow = await phonePage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      check(overflow <= 1, `${name}: fits a 390 px screen (overflow ${overflow} px)`);
-      await shot(phonePage, name);
-    }
+    await fitsPhone(browser, storage, [["07-phone-list", `${base}/projects/1/issues?status=resolved`], ["08-phone-issue", issueUrl], ["09-phone-projects", `${base}/projects`]], env("ERRATA_SCREENSHOTS"));
     console.log("walkthrough ok");
   } catch (e) {
     if (page) await shot(page, "failure").catch(() => {});
     throw e;
-  } finally {
-    await browser.close();
-    fs.rmSync(userDataDir, { recursive: true, force: true });
   }
-}
-
-main().catch((e) => {
-  console.error(e && e.stack ? e.stack : e);
-  process.exit(1);
 });

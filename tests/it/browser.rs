@@ -13,12 +13,12 @@ use std::time::Duration;
 use crate::helpers::TestApp;
 use crate::web::{add_admin, issue_titled, rich_event, send, xss_event, EMAIL, PASSWORD};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Chromium and the node packages, or `None` with a printed reason (a panic in CI).
-fn browser_tools() -> Option<PathBuf> {
+pub(crate) fn browser_tools() -> Option<PathBuf> {
     let chromium = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
@@ -50,6 +50,32 @@ fn browser_tools() -> Option<PathBuf> {
     }
 }
 
+/// Runs `tests/browser/<script>` under node with `env` and `CHROMIUM`; panics unless it exits
+/// with 0 within `limit` and printed `ok_line`. Returns its stdout (also printed).
+pub(crate) async fn run_script(
+    script: &str,
+    chromium: &Path,
+    env: &[(&str, &str)],
+    limit: Duration,
+    ok_line: &str,
+) -> String {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(repo().join("tests/browser").join(script))
+        .envs(env.iter().copied())
+        .env("CHROMIUM", chromium)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(limit, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} finishes within {limit:?}"))
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(ok_line), "{stdout}");
+    stdout
+}
+
 #[tokio::test]
 async fn chromium_walks_through_sign_in_search_issue_and_resolve() {
     let Some(chromium) = browser_tools() else {
@@ -67,32 +93,21 @@ async fn chromium_walks_through_sign_in_search_issue_and_resolve() {
         );
         send(&app, &other).await;
     }
-    let xss = issue_titled(&app, "XssError").await;
+    let xss = issue_titled(&app, "XssError").await.to_string();
     let shots = repo().join("target/screenshots");
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(repo().join("tests/browser/walkthrough.js"))
-        .env("ERRATA_BASE_URL", &app.base)
-        .env("ERRATA_EMAIL", EMAIL)
-        .env("ERRATA_PASSWORD", PASSWORD)
-        .env("ERRATA_PROJECT", &app.project.name)
-        .env("ERRATA_SEARCH", "PaymentDeclined")
-        .env("ERRATA_ISSUE_TITLE", "PaymentDeclined")
-        .env("ERRATA_XSS_ISSUE", xss.to_string())
-        .env("ERRATA_SCREENSHOTS", &shots)
-        .env("CHROMIUM", &chromium)
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(180), cmd.output())
-        .await
-        .expect("walkthrough finishes within 3 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "walkthrough failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("walkthrough ok"), "{stdout}");
+    let shots_dir = shots.display().to_string();
+    let env = [
+        ("ERRATA_BASE_URL", app.base.as_str()),
+        ("ERRATA_EMAIL", EMAIL),
+        ("ERRATA_PASSWORD", PASSWORD),
+        ("ERRATA_PROJECT", app.project.name.as_str()),
+        ("ERRATA_SEARCH", "PaymentDeclined"),
+        ("ERRATA_ISSUE_TITLE", "PaymentDeclined"),
+        ("ERRATA_XSS_ISSUE", xss.as_str()),
+        ("ERRATA_SCREENSHOTS", shots_dir.as_str()),
+    ];
+    let limit = Duration::from_secs(180);
+    let stdout = run_script("walkthrough.js", &chromium, &env, limit, "walkthrough ok").await;
     assert!(
         stdout.contains("ok - XSS issue page: no payload ran"),
         "{stdout}"

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::helpers::{frames, latest_event, TestApp};
 
-fn example(name: &str) -> Option<PathBuf> {
+pub(crate) fn example(name: &str) -> Option<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -28,7 +28,7 @@ fn example(name: &str) -> Option<PathBuf> {
     None
 }
 
-async fn run(app: &TestApp, binary: &PathBuf, args: &[&str]) -> std::process::Output {
+pub(crate) async fn run(app: &TestApp, binary: &PathBuf, args: &[&str]) -> std::process::Output {
     let mut cmd = tokio::process::Command::new(binary);
     cmd.args(args)
         .env("ERRATA_DSN", app.dsn())

@@ -1,11 +1,15 @@
 //! `TestApp`: the real server on 127.0.0.1:0 in-process, with a fresh SQLite database (or
 //! PostgreSQL), a project with the fixtures' public key and an API token.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use errata_server::clock::Clock;
 use errata_server::config::Config;
+use errata_server::jobs::Jobs;
 use errata_server::store::{Project, Store};
 use errata_server::App;
 use serde_json::Value;
@@ -22,6 +26,10 @@ pub struct TestApp {
     pub store: Store,
     pub project: Project,
     pub token: String,
+    /// The server's clock: the system's, or a manual one that the test moves.
+    pub clock: Clock,
+    /// The server's maintenance jobs: `run_now` runs a pass and returns its report.
+    pub jobs: Jobs,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -68,14 +76,35 @@ impl TestApp {
         app
     }
 
+    /// A server on a fresh SQLite file whose clock stands at `start_ms` (epoch ms) until the
+    /// test moves `app.clock`.
+    pub async fn spawn_with_clock(start_ms: i64, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("errata.db").display());
+        let mut app = Self::spawn_on_with_clock(&url, Clock::manual(start_ms), tweak).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// A server on the given database URL (which must be fresh).
     pub async fn spawn_on(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_on_with_clock(url, Clock::system(), tweak).await
+    }
+
+    /// A server on the given database URL (which must be fresh) with the given clock.
+    pub async fn spawn_on_with_clock(
+        url: &str,
+        clock: Clock,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let mut config = Config {
             database_url: url.to_owned(),
             ..Config::default()
         };
         tweak(&mut config);
-        let store = Store::connect(url).await.expect("connect store");
+        let store = Store::connect_with(url, &config.storage)
+            .await
+            .expect("connect store");
         let project = match store.key_info(FIXTURE_KEY).await.expect("key lookup") {
             Some(info) => store.project(info.project_id).await.expect("project"),
             None => store
@@ -90,7 +119,8 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         config.base_url = Some(format!("http://{addr}"));
         let (tx, rx) = oneshot::channel::<()>();
-        let app = App::new(config, store.clone());
+        let app = App::with_clock(config, store.clone(), clock.clone());
+        let jobs = app.state.jobs.clone();
         let server = tokio::spawn(errata_server::serve(listener, app, async move {
             let _ = rx.await;
         }));
@@ -106,6 +136,8 @@ impl TestApp {
             store,
             project,
             token,
+            clock,
+            jobs,
             shutdown: Some(tx),
             server: Some(server),
             _dir: None,
@@ -199,6 +231,34 @@ impl TestApp {
             }
         }
         out
+    }
+
+    /// The Prometheus exposition of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// The value of one sample on `/metrics`, named with its labels exactly as exposed
+    /// (`errata_events_rejected_total{reason="overloaded"}`); 0 when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        self.metrics_text()
+            .await
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(sample)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
     }
 
     /// The stored event, with `issue_id` and `grouping`.
@@ -333,4 +393,64 @@ pub fn frames(event: &Value) -> Vec<Value> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// Log output of the current thread. Under `#[tokio::test]` the test's runtime, and with it
+/// the in-process server's request handlers, run on that one thread, so the lines are this
+/// test's server's and no other test's.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+/// Keeps capturing until dropped.
+pub struct Capture {
+    _default: tracing::subscriber::DefaultGuard,
+    _anchor: tracing::Dispatch,
+}
+
+impl CapturedLogs {
+    /// Captures INFO and above on this thread until the guard is dropped.
+    ///
+    /// tracing caches whether a log statement is enabled once for the whole process, when it
+    /// first runs. While at most one subscriber exists, that decision is taken against the
+    /// subscriber of the thread that got there first: another test's thread, which has none,
+    /// would switch the statement off for us too. A second, silent subscriber with the same
+    /// level makes tracing ask every live subscriber instead, ours included.
+    pub fn install(&self) -> Capture {
+        let subscriber = || {
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::INFO)
+                .with_ansi(false)
+        };
+        let anchor = tracing::Dispatch::new(subscriber().with_writer(std::io::sink).finish());
+        Capture {
+            _default: tracing::subscriber::set_default(
+                subscriber().with_writer(self.clone()).finish(),
+            ),
+            _anchor: anchor,
+        }
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

@@ -1,11 +1,14 @@
 //! Ingestion end to end over HTTP: good and bad input, auth, encodings, CORS, dedupe,
 //! regressions, concurrency, backpressure, and the operational endpoints.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::time::Duration;
 
+use errata_server::clock::{HOUR_MS, SECOND_MS};
 use serde_json::{json, Value};
 
-use crate::helpers::{error_event, event_envelope, new_event_id, TestApp};
+use crate::helpers::{error_event, event_envelope, new_event_id, CapturedLogs, TestApp};
 
 /// Stored counts plus every issue as JSON: what "nothing changed" compares.
 async fn snapshot(app: &TestApp) -> (i64, i64, Vec<Value>) {
@@ -28,6 +31,62 @@ async fn error_body(res: reqwest::Response) -> (u16, Value) {
     let body: Value = res.json().await.expect("JSON error body");
     assert!(body["detail"].is_string(), "error body has detail: {body}");
     (status, body)
+}
+
+/// Every sample of the counter `name` on `/metrics`, by the value of its one `label`.
+async fn metric_values(app: &TestApp, name: &str, label: &str) -> BTreeMap<String, u64> {
+    let text = app.metrics_text().await;
+    let prefix = format!("{name}{{{label}=\"");
+    text.lines()
+        .filter_map(|line| {
+            let (value, count) = line.strip_prefix(&prefix)?.split_once("\"} ")?;
+            Some((value.to_owned(), count.trim().parse::<f64>().ok()? as u64))
+        })
+        .collect()
+}
+
+/// An envelope with `header` and one item per (type, payload), each with an explicit length.
+pub(crate) fn envelope_of(header: &Value, items: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = serde_json::to_vec(header).expect("header");
+    out.push(b'\n');
+    for (ty, payload) in items {
+        let item_header = json!({"type": ty, "length": payload.len()});
+        out.extend_from_slice(&serde_json::to_vec(&item_header).expect("item header"));
+        out.push(b'\n');
+        out.extend_from_slice(payload);
+        out.push(b'\n');
+    }
+    out
+}
+
+pub(crate) fn to_json(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("json")
+}
+
+/// Asserts a 200 answer naming the event `id`, and that this event is stored.
+async fn assert_stored(app: &TestApp, res: reqwest::Response, id: &str) {
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.expect("json")["id"], id);
+    assert_eq!(app.event(id).await["event"]["event_id"], id);
+}
+
+/// How many "<type> items are …" lines were logged for `project_id`, by type.
+fn drop_notices(logs: &CapturedLogs, project_id: i64) -> BTreeMap<String, usize> {
+    let text = logs.text();
+    let project = format!("project_id={project_id}");
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let item_type = words.iter().find_map(|w| w.strip_prefix("item_type="));
+        if let (Some(item_type), true) = (item_type, words.contains(&project.as_str())) {
+            assert!(
+                line.contains(&format!("{item_type} items are ")),
+                "the message names the type: {line}"
+            );
+            *out.entry(item_type.to_owned()).or_default() += 1;
+        }
+    }
+    out
 }
 
 #[tokio::test]
@@ -86,7 +145,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let url = app.envelope_url();
     let good = event_envelope(&error_event(&new_event_id(), "other", "y"));
 
-    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str)> = vec![
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str, &str)> = vec![
         (
             "empty body",
             app.http
@@ -94,6 +153,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .header("x-sentry-auth", app.auth_header()),
             400,
             "empty",
+            "invalid_envelope",
         ),
         (
             "bad header json",
@@ -103,6 +163,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body("{not json\n"),
             400,
             "header",
+            "invalid_envelope",
         ),
         (
             "length past end",
@@ -112,6 +173,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body("{}\n{\"type\":\"event\",\"length\":500}\n{}\n"),
             400,
             "item 0",
+            "invalid_envelope",
         ),
         (
             "event not json",
@@ -121,6 +183,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body("{}\n{\"type\":\"event\"}\n{\"a\":\n"),
             400,
             "JSON",
+            "invalid_event",
         ),
         (
             "event not an object",
@@ -130,12 +193,14 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body("{}\n{\"type\":\"event\"}\n[1,2]\n"),
             400,
             "object",
+            "invalid_event",
         ),
         (
             "no auth",
             app.http.post(&url).body(good.clone()),
             401,
             "authentication",
+            "missing_auth",
         ),
         (
             "unknown key",
@@ -148,6 +213,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body(good.clone()),
             403,
             "unknown public key",
+            "unknown_key",
         ),
         (
             "wrong project",
@@ -161,6 +227,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body(good.clone()),
             403,
             "another project",
+            "key_of_another_project",
         ),
         (
             "non-numeric project",
@@ -170,6 +237,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body(good.clone()),
             400,
             "not a number",
+            "invalid_project_id",
         ),
         (
             "conflicting keys",
@@ -179,6 +247,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body(good.clone()),
             401,
             "authentication",
+            "invalid_auth",
         ),
         (
             "body over limit",
@@ -188,6 +257,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body(vec![b' '; 70 * 1024]),
             413,
             "limit",
+            "body_too_large",
         ),
         (
             "gzip bomb",
@@ -198,6 +268,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body(gzip(&vec![b'{'; 8 * 1024 * 1024])),
             413,
             "limit",
+            "body_too_large",
         ),
         (
             "event over item limit",
@@ -211,6 +282,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 ))),
             413,
             "limit",
+            "item_too_large",
         ),
         (
             "unsupported encoding",
@@ -221,6 +293,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body(good.clone()),
             415,
             "compress",
+            "unsupported_encoding",
         ),
         (
             "corrupt gzip",
@@ -231,6 +304,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 .body(&b"\x1f\x8b\x08\x00garbage"[..]),
             400,
             "gzip",
+            "invalid_encoding",
         ),
         (
             "header dsn mismatch",
@@ -243,9 +317,13 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
                 )),
             400,
             "dsn",
+            "dsn_mismatch",
         ),
     ];
-    for (name, req, status, needle) in cases {
+    let rejected_before = metric_values(&app, "errata_events_rejected_total", "reason").await;
+    let mut expected_reasons: BTreeMap<&str, u64> = BTreeMap::new();
+    for (name, req, status, needle, reason) in cases {
+        *expected_reasons.entry(reason).or_default() += 1;
         let res = req.send().await.expect("send");
         let (got, body) = error_body(res).await;
         assert_eq!(got, status, "{name}: {body}");
@@ -268,6 +346,13 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .to_str()
         .expect("ascii")
         .contains("gzip"));
+    // Other tests run in this process at the same time: at least ours were counted.
+    let rejected = metric_values(&app, "errata_events_rejected_total", "reason").await;
+    for (reason, n) in expected_reasons {
+        let counted = rejected.get(reason).copied().unwrap_or(0)
+            - rejected_before.get(reason).copied().unwrap_or(0);
+        assert!(counted >= n, "rejected{{reason={reason}}}: {counted} < {n}");
+    }
 
     assert_eq!(
         snapshot(&app).await,
@@ -472,6 +557,211 @@ async fn dropped_item_types_are_accepted_without_an_issue() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.expect("json"), json!({}));
     assert_eq!(app.store.counts(None).await.expect("counts"), (0, 0));
+    app.stop().await;
+}
+
+/// An envelope with an error event and a check-in, a transaction and a feedback.
+fn mixed_envelope(event_id: &str) -> Vec<u8> {
+    let now = 1_700_000_000.0;
+    envelope_of(
+        &json!({"event_id": event_id, "sent_at": "2026-01-01T00:00:00Z"}),
+        &[
+            ("event", to_json(&error_event(event_id, "charge", "boom"))),
+            (
+                "check_in",
+                to_json(
+                    &json!({"check_in_id": new_event_id(), "monitor_slug": "nightly", "status": "in_progress"}),
+                ),
+            ),
+            (
+                "transaction",
+                to_json(&json!({"type": "transaction", "transaction": "/checkout",
+                    "start_timestamp": now, "timestamp": now + 0.5, "spans": []})),
+            ),
+            (
+                "feedback",
+                to_json(&json!({"event_id": new_event_id(),
+                    "contexts": {"feedback": {"message": "it broke", "associated_event_id": event_id}}})),
+            ),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn unstored_item_types_are_counted_and_logged_once_an_hour() {
+    let logs = CapturedLogs::default();
+    let _capture = logs.install();
+    let app = TestApp::spawn_with_clock(1_800_000_000_000, |_| {}).await;
+    let dropped = ["check_in", "transaction"];
+    let once_each: BTreeMap<String, usize> = dropped.iter().map(|t| (t.to_string(), 1)).collect();
+    let before = metric_values(&app, "errata_items_dropped_total", "type").await;
+
+    let first = new_event_id();
+    let res = app.post_envelope(mixed_envelope(&first)).await;
+    assert_stored(&app, res, &first).await;
+    assert_eq!(app.store.counts(None).await.expect("counts"), (1, 1));
+    let project = app.project.id;
+    assert_eq!(
+        drop_notices(&logs, project),
+        once_each,
+        "one line per dropped type"
+    );
+
+    // Within the hour: stored and counted, not logged again.
+    assert_eq!(
+        app.post_envelope(mixed_envelope(&new_event_id()))
+            .await
+            .status(),
+        200
+    );
+    app.clock
+        .advance(Duration::from_millis((HOUR_MS - SECOND_MS) as u64));
+    assert_eq!(
+        app.post_envelope(mixed_envelope(&new_event_id()))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(drop_notices(&logs, project), once_each);
+    assert_eq!(app.store.counts(None).await.expect("counts").0, 3);
+    let after = metric_values(&app, "errata_items_dropped_total", "type").await;
+    for ty in dropped {
+        let counted = after.get(ty).copied().unwrap_or(0) - before.get(ty).copied().unwrap_or(0);
+        // Other tests in this process drop items too: at least ours were counted.
+        assert!(counted >= 3, "{ty}: counted {counted}");
+    }
+
+    // Another project has its own notices.
+    let other = app
+        .store
+        .create_project_with_key("other", "0123456789abcdef0123456789abcdef")
+        .await
+        .expect("project");
+    let res = app
+        .http
+        .post(format!("{}/api/{}/envelope/", app.base, other.id))
+        .header(
+            "x-sentry-auth",
+            format!("Sentry sentry_key={}, sentry_version=7", other.public_key),
+        )
+        .body(mixed_envelope(&new_event_id()))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    assert_eq!(drop_notices(&logs, other.id), once_each);
+    assert_eq!(drop_notices(&logs, project), once_each);
+
+    // An hour after the first lines, the first project hears about them again.
+    app.clock.advance(Duration::from_millis(SECOND_MS as u64));
+    assert_eq!(
+        app.post_envelope(mixed_envelope(&new_event_id()))
+            .await
+            .status(),
+        200
+    );
+    let twice: BTreeMap<String, usize> = dropped.iter().map(|t| (t.to_string(), 2)).collect();
+    assert_eq!(drop_notices(&logs, project), twice);
+    assert_eq!(drop_notices(&logs, other.id), once_each);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn store_endpoint_and_envelopes_of_several_items() {
+    let app = TestApp::spawn().await;
+    let store_url = format!("{}/api/{}/store/", app.base, app.project.id);
+
+    // A legacy event is a one-item envelope: stored, answered with its id.
+    let id = new_event_id();
+    let res = app
+        .http
+        .post(&store_url)
+        .header("x-sentry-auth", app.auth_header())
+        .body(to_json(&error_event(&id, "legacy", "v")))
+        .send()
+        .await
+        .expect("send");
+    assert_stored(&app, res, &id).await;
+
+    // Without credentials the store endpoint cannot fall back to a dsn in a body.
+    let res = app
+        .http
+        .post(&store_url)
+        .body(to_json(&error_event(&new_event_id(), "legacy", "v")))
+        .send()
+        .await
+        .expect("send");
+    let (status, body) = error_body(res).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("X-Sentry-Auth")),
+        "{body}"
+    );
+
+    // An envelope on the store endpoint, authenticated by its header's dsn only.
+    let id = new_event_id();
+    let body = envelope_of(
+        &json!({"event_id": id, "dsn": app.dsn()}),
+        &[
+            (
+                "check_in",
+                to_json(&json!({"monitor_slug": "m", "status": "ok"})),
+            ),
+            ("event", to_json(&error_event(&id, "tunnelled", "v"))),
+        ],
+    );
+    let res = app
+        .http
+        .post(&store_url)
+        .header("content-type", "application/x-sentry-envelope")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    assert_stored(&app, res, &id).await;
+
+    // Two events: the first is stored and names the answer, the second is dropped.
+    let (first, second) = (new_event_id(), new_event_id());
+    let body = envelope_of(
+        &json!({}),
+        &[
+            ("event", to_json(&error_event(&first, "one", "v"))),
+            ("event", to_json(&error_event(&second, "two", "v"))),
+        ],
+    );
+    let res = app.post_envelope(body).await;
+    assert_stored(&app, res, &first).await;
+    let res = app
+        .api_raw(&format!(
+            "/api/v1/projects/{}/events/{second}",
+            app.project.id
+        ))
+        .await;
+    assert_eq!(res.status(), 404);
+
+    // An event with its attachment and user report: the event is stored under the header's id.
+    let id = new_event_id();
+    let body = envelope_of(
+        &json!({"event_id": id}),
+        &[
+            ("attachment", b"line one\nline two".to_vec()),
+            (
+                "event",
+                to_json(&error_event(&new_event_id(), "attached", "v")),
+            ),
+            (
+                "user_report",
+                to_json(
+                    &json!({"event_id": id, "name": "A", "email": "a@example.com", "comments": "again"}),
+                ),
+            ),
+        ],
+    );
+    let res = app.post_envelope(body).await;
+    assert_stored(&app, res, &id).await;
+    assert_eq!(app.store.counts(None).await.expect("counts").0, 4);
     app.stop().await;
 }
 
@@ -717,7 +1007,7 @@ async fn operational_endpoints_and_read_api_auth() {
     );
     assert_eq!(
         res.json::<Value>().await.expect("json"),
-        json!({"status": "ready", "checks": {"database": "ok"}})
+        json!({"status": "ready", "checks": {"database": "ok", "ingest": "ok", "disk_budget": "ok"}})
     );
     let res = app
         .http
@@ -737,15 +1027,7 @@ async fn operational_endpoints_and_read_api_auth() {
             .status(),
         200
     );
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics_text().await;
     for name in [
         "errata_events_accepted_total",
         "errata_ingest_duration_seconds",

@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use errata_server::config::Config;
 use errata_server::grouping::Grouping;
+use errata_server::jobs::{Progress, RunOutcome};
 use errata_server::notify::{Notifier, Outcome, SmtpTls};
 use errata_server::protocol::{EventId, Level};
 use errata_server::store::{
@@ -29,21 +30,22 @@ use crate::helpers::{error_event, event_envelope, new_event_id, TestApp, FIXTURE
 use crate::store::{run_postgres, run_sqlite, Ctx};
 
 /// Longest wait for anything asynchronous.
-const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
 // ---- listeners --------------------------------------------------------------------------
 
 /// An HTTP listener standing in for Slack: records every POST body with the status it
 /// answered (settable, 200 by default).
 #[derive(Clone)]
-struct Hook {
-    url: String,
+pub(crate) struct Hook {
+    /// The webhook URL (a Slack-like path on 127.0.0.1).
+    pub(crate) url: String,
     status: Arc<AtomicU16>,
     received: Arc<Mutex<Vec<(u16, Value)>>>,
 }
 
 impl Hook {
-    async fn start() -> Hook {
+    pub(crate) async fn start() -> Hook {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -67,7 +69,7 @@ impl Hook {
     }
 
     /// Bodies the hook accepted (answered 200).
-    fn accepted(&self) -> Vec<Value> {
+    pub(crate) fn accepted(&self) -> Vec<Value> {
         let all = self.received.lock().expect("lock");
         all.iter()
             .filter(|(s, _)| *s == 200)
@@ -88,15 +90,15 @@ async fn record(State(hook): State<Hook>, body: axum::Json<Value>) -> (StatusCod
 }
 
 /// The Python aiosmtpd sink (`tests/support/smtp_sink.py`): every received message, parsed.
-struct SmtpSink {
-    port: u16,
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
     messages: Arc<Mutex<Vec<Value>>>,
     _child: tokio::process::Child,
 }
 
 impl SmtpSink {
     /// Starts the sink on `port` (0: any) and waits until it listens.
-    async fn start(python: &Path, port: u16) -> SmtpSink {
+    pub(crate) async fn start(python: &Path, port: u16) -> SmtpSink {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut child = tokio::process::Command::new(python)
             .arg(script)
@@ -133,7 +135,7 @@ impl SmtpSink {
         }
     }
 
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         self.messages.lock().expect("lock").clone()
     }
 }
@@ -146,8 +148,10 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// Fast retries for tests; `tweak` adds the test's own settings.
-fn fast(c: &mut Config) {
+/// Fast retries for tests, and webhooks to the loopback listeners allowed; `tweak` adds the
+/// test's own settings.
+pub(crate) fn fast(c: &mut Config) {
+    c.notify.allow_private_targets = true;
     c.notify.poll_interval_ms = 20;
     c.notify.retry_base_ms = 10;
     c.notify.retry_max_ms = 40;
@@ -196,6 +200,15 @@ async fn drain(n: &Notifier) -> Outcome {
     panic!("the worker is still busy after 100 rounds");
 }
 
+/// Adds `hook` as a Slack channel of the test project; returns the channel id.
+async fn slack_channel(app: &TestApp, hook: &Hook) -> i64 {
+    let added = app
+        .store
+        .add_channel(app.project.id, ChannelKind::Slack, &hook.url)
+        .await;
+    added.expect("channel").id
+}
+
 /// Posts one error event (grouped by `function`) and returns its issue id.
 async fn send_event(app: &TestApp, function: &str, value: &str) -> i64 {
     let id = new_event_id();
@@ -207,7 +220,7 @@ async fn send_event(app: &TestApp, function: &str, value: &str) -> i64 {
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, failing after [`DEADLINE`].
-async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = check() {
@@ -393,10 +406,7 @@ async fn smtp_listener_down_then_up_delivers_once() {
 async fn slack_gets_block_kit_for_new_issues_and_regressions() {
     let hook = Hook::start().await;
     let (app, notifier) = manual(|_| {}).await;
-    app.store
-        .add_channel(app.project.id, ChannelKind::Slack, &hook.url)
-        .await
-        .expect("channel");
+    slack_channel(&app, &hook).await;
     let issue_id = send_event(&app, "charge", "division by zero").await;
     assert_eq!(drain(&notifier).await.sent, 1);
     let payloads = hook.accepted();
@@ -480,14 +490,74 @@ async fn slack_gets_block_kit_for_new_issues_and_regressions() {
     app.stop().await;
 }
 
+/// The top-level `text` and every `mrkdwn` text of a Slack payload: what Slack parses for
+/// `<…>` mentions and links.
+fn slack_parsed_texts(payload: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                if map.get("type").and_then(Value::as_str) == Some("mrkdwn") {
+                    out.extend(map.get("text").and_then(Value::as_str).map(str::to_owned));
+                }
+                map.values().for_each(|c| walk(c, out));
+            }
+            Value::Array(list) => list.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = payload["text"]
+        .as_str()
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    walk(payload, &mut out);
+    out
+}
+
+#[tokio::test]
+async fn slack_messages_carry_event_text_without_live_mentions_or_links() {
+    const INJECTION: &str =
+        "<!channel> <!here> <@U12345> <http://evil.example/reset|Click here to re-login> & co";
+    let hook = Hook::start().await;
+    let (app, notifier) = manual(|c| c.notify.max_per_window = 1).await;
+    slack_channel(&app, &hook).await;
+    // The first issue is a single message, the next two are folded into a digest.
+    for f in ["inject_a", "inject_b", "inject_c"] {
+        send_event(&app, f, INJECTION).await;
+    }
+    let o = drain(&notifier).await;
+    let payloads = hook.accepted();
+    assert_eq!(payloads.len(), 2, "one message and one digest: {o:?}");
+    assert!(header(&payloads[1]).starts_with("Digest:"));
+    let escaped = "&lt;!channel&gt; &lt;!here&gt; &lt;@U12345&gt; \
+                   &lt;http://evil.example/reset|Click here to re-login&gt; &amp; co";
+    assert_eq!(
+        payloads[0]["text"],
+        format!("[fixtures] New issue: ValueError: {escaped}")
+    );
+    for p in &payloads {
+        let texts = slack_parsed_texts(p);
+        assert!(texts.len() >= 3, "{p}");
+        for t in texts {
+            for live in [
+                "<!channel>",
+                "<!here>",
+                "<@U12345>",
+                "<http://evil.example",
+                " & co",
+            ] {
+                assert!(!t.contains(live), "{live:?} is live in {t:?}");
+            }
+        }
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn frequency_alert_fires_once_per_window_and_never_for_ignored_issues() {
     let hook = Hook::start().await;
     let (app, notifier) = manual(|_| {}).await;
-    app.store
-        .add_channel(app.project.id, ChannelKind::Slack, &hook.url)
-        .await
-        .expect("channel");
+    slack_channel(&app, &hook).await;
     app.store
         .set_frequency_rule(
             app.project.id,
@@ -546,12 +616,7 @@ async fn webhook_failures_retry_mark_the_channel_failing_and_recover() {
         c.notify.failing_after = 5;
     })
     .await;
-    let channel = app
-        .store
-        .add_channel(app.project.id, ChannelKind::Slack, &hook.url)
-        .await
-        .expect("channel")
-        .id;
+    let channel = slack_channel(&app, &hook).await;
     send_event(&app, "charge", "boom").await;
     // Retried with backoff until the channel is marked failing.
     let start = Instant::now();
@@ -583,13 +648,7 @@ async fn webhook_failures_retry_mark_the_channel_failing_and_recover() {
     assert_eq!(hook.requests(), 5);
 
     // Shown in /metrics (process-wide gauge: at least this channel) and in `notify status`.
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("metrics");
-    let text = metrics.text().await.expect("body");
+    let text = app.metrics_text().await;
     let gauge: f64 = text
         .lines()
         .find_map(|l| l.strip_prefix("errata_notification_channels_failing "))
@@ -638,10 +697,7 @@ async fn a_message_failing_every_attempt_becomes_a_dead_letter() {
         c.notify.failing_after = 100;
     })
     .await;
-    app.store
-        .add_channel(app.project.id, ChannelKind::Slack, &hook.url)
-        .await
-        .expect("channel");
+    slack_channel(&app, &hook).await;
     send_event(&app, "charge", "boom").await;
     let start = Instant::now();
     let mut dead = 0;
@@ -666,10 +722,7 @@ async fn a_storm_of_200_new_issues_is_folded_into_digests() {
         c.notify.max_digest_items = 100;
     })
     .await;
-    app.store
-        .add_channel(app.project.id, ChannelKind::Slack, &hook.url)
-        .await
-        .expect("channel");
+    slack_channel(&app, &hook).await;
     let issues: BTreeSet<i64> = futures::future::join_all((0..200).map(|i| {
         let app = &app;
         async move { send_event(app, &format!("f{i}"), &format!("storm {i}")).await }
@@ -778,7 +831,11 @@ async fn a_server_killed_after_the_commit_delivers_after_restart() {
         .expect("channel");
     // First life: killed before its worker gets to the outbox (here: it has none).
     let sleepy = dir.path().join("sleepy.toml");
-    std::fs::write(&sleepy, "[notify]\nenabled = false\n").expect("config");
+    std::fs::write(
+        &sleepy,
+        "[notify]\nenabled = false\nallow_private_targets = true\n",
+    )
+    .expect("config");
     let port = free_port();
     let mut child = errata_serve(&db_url, port, &sleepy);
     let http = reqwest::Client::new();
@@ -807,7 +864,11 @@ async fn a_server_killed_after_the_commit_delivers_after_restart() {
 
     // Second life: delivered, once.
     let eager = dir.path().join("eager.toml");
-    std::fs::write(&eager, "[notify]\npoll_interval_ms = 20\n").expect("config");
+    std::fs::write(
+        &eager,
+        "[notify]\npoll_interval_ms = 20\nallow_private_targets = true\n",
+    )
+    .expect("config");
     let port = free_port();
     let mut child = errata_serve(&db_url, port, &eager);
     wait_healthy(&http, port).await;
@@ -974,6 +1035,7 @@ async fn notify_test_and_status_commands_report_each_channel() {
             .env("ERRATA_SMTP_PORT", sink.port.to_string())
             .env("ERRATA_SMTP_TLS", "none")
             .env("ERRATA_SMTP_PASSWORD", "hunter2")
+            .env("ERRATA_NOTIFY_ALLOW_PRIVATE_TARGETS", "true")
             .env("RUST_LOG", "warn")
             .kill_on_drop(true);
         async move { cmd.output().await.expect("run errata") }
@@ -1038,4 +1100,187 @@ async fn notify_test_and_status_commands_report_each_channel() {
             .all(|l| l.contains("\tok\tfailures=0\tpending=0")),
         "{stdout}"
     );
+}
+
+// ---- the maintenance runner and the channel rules ---------------------------------------
+
+#[tokio::test]
+async fn the_notify_job_polls_in_real_time_while_a_manual_clock_stands_still() {
+    const START_MS: i64 = 1_704_067_200_000;
+    let hook = Hook::start().await;
+    let app = TestApp::spawn_with_clock(START_MS, fast).await;
+    slack_channel(&app, &hook).await;
+    send_event(&app, "charge", "frozen in time").await;
+    // The clock never moves: the worker's poll runs on real time.
+    let payload = wait_for("the notification", || hook.accepted().first().cloned()).await;
+    assert_eq!(header(&payload), "New issue: ValueError: frozen in time");
+    // A pass on demand, at the standing clock's time, finds nothing left.
+    let report = app.jobs.run_now("notify").await.expect("run now");
+    assert_eq!(report.outcome, RunOutcome::Ok);
+    assert_eq!(report.progress, Some(Progress::Done));
+    assert_eq!(report.started_ms, START_MS);
+    assert_eq!(app.clock.now_ms(), START_MS);
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("errata_job_runs_total{job=\"notify\",outcome=\"ok\"}")
+            && metrics.contains("errata_job_duration_seconds_count{job=\"notify\"}"),
+        "{metrics}"
+    );
+    assert_eq!(hook.accepted().len(), 1);
+    app.stop().await;
+}
+
+/// One input per line: (kind, input, accepted without private targets, accepted with them).
+const CHANNEL_CASES: &[(&str, &str, bool, bool)] = &[
+    ("email", "Jo <jo@x.org>, ad@x.org", true, true),
+    ("email", "ops@", false, false),
+    ("email", "Jose", false, false),
+    ("email", "a@b.org, <j@x.org> tail", false, false),
+    ("slack", "https://hooks.slack.com/secretA", true, true),
+    ("slack", "http://hooks.slack.com/secretB", false, true),
+    ("slack", "https://127.0.0.1:9/hook", false, true),
+    ("slack", "https://169.254.169.254/x", false, false),
+    ("slack", "https://169.254.1.1/x", false, true),
+    ("slack", "https://localhost/hook", false, true),
+    ("slack", "not a url", false, false),
+    ("slack", "ftp://127.0.0.1/hook", false, false),
+    (
+        "discord",
+        "https://discord.com/api/webhooks/1/tokA",
+        true,
+        true,
+    ),
+    (
+        "discord",
+        "http://127.0.0.1:9/api/webhooks/1/x",
+        false,
+        true,
+    ),
+    (
+        "teams",
+        "https://example.webhook.office.com/webhookb2/x",
+        true,
+        true,
+    ),
+    ("pagerduty", "R0UT1NGKEY0123456789abcdefABCDEF", true, true),
+    ("pagerduty", "short", false, false),
+    ("ntfy", "https://ntfy.sh/errata-alerts", true, true),
+    ("ntfy", "https://ntfy.sh/a/b", false, false),
+];
+
+/// The web form and `errata notify channels add-…` accept and refuse the same inputs with
+/// the same messages and store the same targets, with and without private targets allowed.
+#[tokio::test]
+async fn the_cli_and_the_web_form_validate_channels_alike() {
+    for allow in [false, true] {
+        let dir = tempfile::tempdir().expect("dir");
+        let db_url = format!("sqlite://{}", dir.path().join("errata.db").display());
+        let app = TestApp::spawn_on(&db_url, |c| c.notify.allow_private_targets = allow).await;
+        crate::web::add_admin(&app).await;
+        let http = crate::web::client();
+        let cookie = crate::web::sign_in(&app, &http).await;
+        let page = http
+            .get(format!("{}/projects", app.base))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body");
+        let csrf = crate::web::csrf_of(&page);
+        for &(kind, input, without, with) in CHANNEL_CASES {
+            let expected = if allow { with } else { without };
+            let case = format!("{kind} {input:?} (private allowed: {allow})");
+            let before = app.store.channels().await.expect("channels");
+            let web = http
+                .post(format!("{}/projects/{}/channels", app.base, app.project.id))
+                .header(reqwest::header::COOKIE, &cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("action", "add"),
+                    ("kind", kind),
+                    ("target", input),
+                ])
+                .send()
+                .await
+                .expect("post");
+            let web_status = web.status();
+            let web_body = web.text().await.expect("body");
+            let after_web = app.store.channels().await.expect("channels");
+            let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_errata"))
+                .args([
+                    "notify",
+                    "channels",
+                    &format!("add-{kind}"),
+                    "fixtures",
+                    input,
+                ])
+                .env("DATABASE_URL", &db_url)
+                .env("ERRATA_NOTIFY_ALLOW_PRIVATE_TARGETS", allow.to_string())
+                .env("RUST_LOG", "warn")
+                .kill_on_drop(true)
+                .output()
+                .await
+                .expect("run errata");
+            let stdout = String::from_utf8_lossy(&cli.stdout);
+            let stderr = String::from_utf8_lossy(&cli.stderr);
+            let after_cli = app.store.channels().await.expect("channels");
+            assert_eq!(web_status == 303, expected, "web, {case}: {web_body}");
+            assert_eq!(cli.status.success(), expected, "cli, {case}: {stderr}");
+            if expected {
+                // Same canonical targets: the CLI re-adds exactly what the form added.
+                assert!(after_web.len() > before.len(), "{case}");
+                assert_eq!(after_cli, after_web, "{case}");
+                assert_eq!(stdout.lines().count(), after_web.len() - before.len());
+                assert!(!stdout.contains("secret"), "redacted: {stdout}");
+            } else {
+                assert_eq!(web_status, 400, "{case}");
+                assert_eq!((&after_web, &after_cli), (&before, &before), "{case}");
+                // The last line: the first names the database the command opened.
+                let message = stderr
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .strip_prefix("error: ")
+                    .unwrap_or_else(|| panic!("{case}: {stderr}"));
+                assert!(
+                    web_body.contains(&errata_server::html::escape_html(message)),
+                    "{case}: the CLI says {message:?}, the form {web_body}"
+                );
+            }
+        }
+        app.stop().await;
+    }
+}
+
+/// A channel stored before the rule (or written to the database directly) still cannot make
+/// the server call a loopback listener: the send is refused, recorded, and nothing connects.
+#[tokio::test]
+async fn a_private_webhook_is_refused_at_send_time() {
+    let hook = Hook::start().await;
+    let (app, notifier) = manual(|c| {
+        c.notify.allow_private_targets = false;
+        c.notify.failing_after = 100;
+    })
+    .await;
+    let channel = slack_channel(&app, &hook).await;
+    send_event(&app, "charge", "ssrf").await;
+    let o = notifier.run_once().await.expect("round");
+    assert_eq!((o.dispatched, o.sent, o.failed), (1, 0, 1), "{o:?}");
+    let attempts = app
+        .store
+        .notification_attempts(channel, 10)
+        .await
+        .expect("attempts");
+    let error = attempts[0].error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("127.0.0.1 is a loopback address")
+            && error.contains("ERRATA_NOTIFY_ALLOW_PRIVATE_TARGETS")
+            && !error.contains("secretXYZ"),
+        "{error}"
+    );
+    assert_eq!(hook.requests(), 0);
+    app.stop().await;
 }

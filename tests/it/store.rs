@@ -11,15 +11,15 @@ use errata_server::grouping::Grouping;
 use errata_server::protocol::{EventId, Level};
 use errata_server::store::{
     decode_payload, encode_payload, Aggregates, Backend, IssueQuery, IssueSort, IssueStatus,
-    NewEvent, OutboxKind, RollUp, Store, StoreError,
+    NewEvent, RollUp, Store, StoreError, Trigger,
 };
 use futures::FutureExt;
 use serde_json::json;
 use sqlx::{Connection, Executor};
 
 const POSTGRES_ENV: &str = "ERRATA_TEST_POSTGRES_URL";
-const HOUR_MS: i64 = 3_600_000;
-const T0: i64 = 1_700_000_000_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+pub(crate) const T0: i64 = 1_700_000_000_000;
 
 /// What a test gets: a migrated store on a fresh database, and the URL to open more.
 #[derive(Clone)]
@@ -41,10 +41,19 @@ where
     Fut: Future<Output = Result<()>>,
 {
     let dir = tempfile::tempdir()?;
-    // A missing parent directory must be created by `connect`.
-    let url = format!("sqlite://{}/data/errata.db", dir.path().display());
+    // `connect` creates the file, never its directory (`errata serve` makes only `data/`).
+    let url = format!("sqlite://{}/errata.db", dir.path().display());
+    run_on(url, Backend::Sqlite, test).await
+}
+
+/// Connects to `url`, runs `test` on it, and closes the store.
+async fn run_on<F, Fut>(url: String, backend: Backend, test: F) -> Result<()>
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     let store = Store::connect(&url).await?;
-    ensure!(store.backend() == Backend::Sqlite);
+    ensure!(store.backend() == backend);
     let result = test(Ctx {
         store: store.clone(),
         url,
@@ -59,6 +68,17 @@ where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    with_fresh_postgres(|url| run_on(url, Backend::Postgres, test)).await
+}
+
+/// Runs `test` with the URL of a fresh, empty PostgreSQL database on the server of
+/// `ERRATA_TEST_POSTGRES_URL`, dropped afterwards whatever happened; skips (saying so) when
+/// the variable is not set.
+pub(crate) async fn with_fresh_postgres<F, Fut>(test: F) -> Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
         println!("skipping postgres: {POSTGRES_ENV} not set");
         return Ok(());
@@ -70,20 +90,7 @@ where
         .await?;
     let mut url = url::Url::parse(&admin_url)?;
     url.set_path(&name);
-    let url = url.to_string();
-    let outcome = AssertUnwindSafe(async {
-        let store = Store::connect(&url).await?;
-        ensure!(store.backend() == Backend::Postgres);
-        let result = test(Ctx {
-            store: store.clone(),
-            url: url.clone(),
-        })
-        .await;
-        store.close().await;
-        result
-    })
-    .catch_unwind()
-    .await;
+    let outcome = AssertUnwindSafe(test(url.to_string())).catch_unwind().await;
     // Drop the database whatever happened; `force` ends connections a failed test leaked.
     admin
         .execute(format!("drop database if exists {name} with (force)").as_str())
@@ -238,7 +245,7 @@ async fn connect_accepts_memory_and_rejects_unknown_schemes() -> Result<()> {
 
 // ---- builders -------------------------------------------------------------------------
 
-fn grouping(label: &str) -> Grouping {
+pub(crate) fn grouping(label: &str) -> Grouping {
     use sha2::Digest;
     Grouping {
         version: "v1",
@@ -249,7 +256,7 @@ fn grouping(label: &str) -> Grouping {
 }
 
 /// An event of `project` grouped under `label`, at `T0 + offset_ms`.
-fn event(project: i64, label: &str, offset_ms: i64) -> NewEvent {
+pub(crate) fn event(project: i64, label: &str, offset_ms: i64) -> NewEvent {
     let payload = json!({"message": format!("{label} happened"), "level": "error"});
     NewEvent {
         project_id: project,
@@ -269,11 +276,14 @@ fn event(project: i64, label: &str, offset_ms: i64) -> NewEvent {
     }
 }
 
-async fn project(store: &Store) -> Result<i64> {
+pub(crate) async fn project(store: &Store) -> Result<i64> {
     Ok(store.create_project("app").await?.id)
 }
 
-async fn insert_one(store: &Store, e: NewEvent) -> Result<errata_server::store::InsertOutcome> {
+pub(crate) async fn insert_one(
+    store: &Store,
+    e: NewEvent,
+) -> Result<errata_server::store::InsertOutcome> {
     let mut out = store.insert_events(&[e]).await?;
     out.pop().context("no outcome")
 }
@@ -498,7 +508,7 @@ async fn new_event_creates_issue_and_outbox(ctx: Ctx) -> Result<()> {
     ensure!(issue.environments.is_empty() && issue.last_release.is_none());
     let outbox = s.pending_outbox(10).await?;
     ensure!(outbox.len() == 1, "{outbox:?}");
-    ensure!(outbox[0].kind == OutboxKind::NewIssue && outbox[0].issue_id == out.issue_id);
+    ensure!(outbox[0].kind == Trigger::NewIssue && outbox[0].issue_id == out.issue_id);
     ensure!(outbox[0].event_id == e.event_id && outbox[0].state == "pending");
     ensure!(s.counts(Some(p)).await? == (1, 1));
 
@@ -666,9 +676,9 @@ async fn resolve_then_event_is_regression(ctx: Ctx) -> Result<()> {
     ensure!(issue.status == IssueStatus::Unresolved && issue.is_regression);
     ensure!(issue.resolved_ms.is_none() && issue.count == 3);
     let outbox = s.pending_outbox(10).await?;
-    let kinds: Vec<OutboxKind> = outbox.iter().map(|o| o.kind).collect();
+    let kinds: Vec<Trigger> = outbox.iter().map(|o| o.kind).collect();
     ensure!(
-        kinds == [OutboxKind::NewIssue, OutboxKind::Regression],
+        kinds == [Trigger::NewIssue, Trigger::Regression],
         "{kinds:?}"
     );
     ensure!(outbox[1].event_id == regress.event_id && outbox[1].issue_id == id);
@@ -880,7 +890,7 @@ async fn concurrent_first_events_make_one_issue(ctx: Ctx) -> Result<()> {
     ensure!(issue.count == 240 && issue.user_count == 5, "{issue:?}");
     let outbox = ctx.store.pending_outbox(100).await?;
     ensure!(
-        outbox.len() == 1 && outbox[0].kind == OutboxKind::NewIssue,
+        outbox.len() == 1 && outbox[0].kind == Trigger::NewIssue,
         "{outbox:?}"
     );
     let facets = ctx.store.issue_tag_facets(issue.id, 100).await?;
@@ -923,11 +933,15 @@ async fn events_read_back_with_payload(ctx: Ctx) -> Result<()> {
 
     let stored = s.event(p, &e.event_id).await?;
     ensure!(stored.payload == payload);
-    ensure!(stored.event_id == e.event_id && stored.issue_id == out.issue_id);
-    ensure!(stored.timestamp_ms == e.timestamp_ms && stored.received_ms == e.received_ms);
-    ensure!(stored.level == "error" && stored.platform == "python");
+    ensure!(stored.summary.event_id == e.event_id && stored.summary.issue_id == out.issue_id);
     ensure!(
-        stored.release.as_deref() == Some("2.0") && stored.environment.as_deref() == Some("prod")
+        stored.summary.timestamp_ms == e.timestamp_ms
+            && stored.summary.received_ms == e.received_ms
+    );
+    ensure!(stored.summary.level == "error" && stored.summary.platform == "python");
+    ensure!(
+        stored.summary.release.as_deref() == Some("2.0")
+            && stored.summary.environment.as_deref() == Some("prod")
     );
     ensure!(stored.user_key.as_deref() == Some("email:a@example.com"));
     ensure!(stored.grouping_version == "v1" && stored.grouping_kind == "message");
@@ -949,7 +963,7 @@ async fn events_read_back_with_payload(ctx: Ctx) -> Result<()> {
         insert_one(s, e).await?;
     }
     let latest = s.latest_event(out.issue_id).await?;
-    ensure!(latest.event_id == all[7]);
+    ensure!(latest.summary.event_id == all[7]);
     ensure!(matches!(
         s.latest_event(9999).await,
         Err(StoreError::NotFound)

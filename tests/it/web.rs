@@ -33,7 +33,7 @@ pub fn client() -> reqwest::Client {
 }
 
 /// `name=value` of a `Set-Cookie` header for `name`.
-fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(SET_COOKIE)
         .iter()
@@ -42,7 +42,7 @@ fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn cookie_pair(set_cookie: &str) -> String {
+pub(crate) fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_owned()
 }
 
@@ -53,7 +53,7 @@ pub fn csrf_of(html: &str) -> String {
 }
 
 /// Posts the sign-in form; returns the response.
-async fn post_login(
+pub(crate) async fn post_login(
     app: &TestApp,
     http: &reqwest::Client,
     email: &str,
@@ -86,7 +86,7 @@ pub async fn sign_in(app: &TestApp, http: &reqwest::Client) -> String {
     cookie_pair(&set_cookie(res.headers(), "errata_session").expect("session cookie"))
 }
 
-async fn get_page(
+pub async fn get_page(
     app: &TestApp,
     http: &reqwest::Client,
     cookie: &str,
@@ -226,6 +226,14 @@ async fn pages_without_session_redirect_to_sign_in() {
     // A forged session cookie is no session.
     let (status, _) = get_page(&app, &http, "errata_session=deadbeef", "/projects").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    // Pages are for browsers: an API token does not open them.
+    let res = http
+        .get(format!("{}/projects", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -257,6 +265,10 @@ async fn wrong_password_fails_with_a_message_and_right_one_signs_in() {
         "{raw}"
     );
     assert!(!raw.contains("Secure"), "plain http base URL: {raw}");
+    assert!(
+        raw.contains("Path=/") && raw.contains("Max-Age=1209600"),
+        "a session lasts 14 days: {raw}"
+    );
     let cookie = cookie_pair(&raw);
     let (status, body) = get_page(&app, &http, &cookie, "/projects").await;
     assert_eq!(status, 200);
@@ -328,7 +340,17 @@ async fn forms_without_the_csrf_token_are_refused() {
         "unresolved"
     );
 
-    let (_, page) = get_page(&app, &http, &cookie, &format!("/issues/{issue}")).await;
+    // Signing out is a change too.
+    let res = http
+        .post(format!("{}/logout", app.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let (status, page) = get_page(&app, &http, &cookie, &format!("/issues/{issue}")).await;
+    assert_eq!(status, 200, "the session survived the forged sign-out");
     let csrf = csrf_of(&page);
     let res = post(vec![("status", "resolved".into()), ("csrf", csrf.clone())])
         .await
@@ -400,7 +422,41 @@ async fn api_needs_a_token_or_a_session() {
         }
         req.send()
     };
-    assert_eq!(patch(None).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let res = patch(None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("X-CSRF-Token"),
+        "{body}"
+    );
+    // A bearer token is checked even when a session cookie comes along, and needs no CSRF.
+    let with_token = |token: &str| {
+        http.patch(format!("{}/api/v1/issues/{issue}", app.base))
+            .header(COOKIE, &cookie)
+            .bearer_auth(token)
+            .json(&json!({"status": "resolved"}))
+            .send()
+    };
+    assert_eq!(
+        with_token("not-a-token").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        with_token(&app.token).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let res = http
+        .get(format!("{}/api/v1/projects", app.base))
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("Bearer"),
+        "{body}"
+    );
     let (_, page) = get_page(&app, &http, &cookie, "/projects").await;
     assert_eq!(
         patch(Some(csrf_of(&page))).await.unwrap().status(),
@@ -574,7 +630,8 @@ async fn search_sort_and_triage_through_the_pages() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         res.headers()[LOCATION],
-        "/projects/1/issues?status=unresolved"
+        "/projects/1/issues?status=unresolved&done=resolved&n=2",
+        "back to the list, which says what was done"
     );
     let body = list("").await;
     assert!(!shows(&body, payment) && !shows(&body, config));
@@ -704,6 +761,7 @@ async fn projects_users_and_deliveries_pages() {
         body.contains("sentry_sdk.init(dsn=")
             && body.contains("Sentry.init(")
             && body.contains("errata::init(")
+            && body.contains("Create project")
     );
     let post = |path: &str, form: Vec<(&str, &str)>| {
         http.post(format!("{}{path}", app.base))
@@ -806,8 +864,33 @@ async fn projects_users_and_deliveries_pages() {
     };
     let (status, _) = get_page(&app, &http, &member, "/admin/users").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = get_page(&app, &http, &member, "/projects").await;
+    let (status, body) = get_page(&app, &http, &member, "/projects").await;
     assert_eq!(status, 200);
+    assert!(
+        !body.contains("Create project"),
+        "no admin forms for members"
+    );
+    let member_csrf = csrf_of(&body);
+    let res = http
+        .post(format!("{}/projects", app.base))
+        .header(COOKIE, &member)
+        .form(&[("csrf", member_csrf.as_str()), ("name", "sneaky")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Only admins and owners may change a project"));
+    assert!(app
+        .store
+        .list_projects()
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.name != "sneaky"));
 }
 
 #[tokio::test]
@@ -848,8 +931,21 @@ async fn first_admin_setup_link_works_once() {
     let users = app.store.list_users().await.unwrap();
     assert_eq!(users.len(), 1);
     assert!(users[0].is_admin);
+    let q = errata_server::store::AuditQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let log = app.store.audit_log(&q).await.unwrap().entries;
+    let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["user.sign_in", "user.create"]);
+    assert_eq!(log[1].actor.label, "Errata", "created as done by Errata");
+    assert_eq!(log[0].actor.label, "first@example.com", "then signed in");
+    assert_eq!(
+        log[0].data["method"], "setup_link",
+        "through the setup link"
+    );
     let res = submit("long enough password").await.unwrap();
-    assert_eq!(res.status(), StatusCode::NOT_FOUND, "the link is spent");
+    assert_eq!(res.status(), StatusCode::GONE, "the link is spent");
     assert!(
         errata_server::web::auth::first_admin_setup_token(&app.store)
             .await

@@ -4,7 +4,8 @@ Usage: smtp_sink.py [PORT]   (0 or absent: any free port on 127.0.0.1)
 
 Prints `PORT <n>` once listening, then one JSON line per received message with the
 envelope and the parsed MIME message: mail_from, rcpt_tos, from, to, subject, content_type,
-text and html (the two alternative parts, or null). Exits when its stdin closes, so it never
+text and html (the two alternative parts, or null), and the threading headers message_id,
+in_reply_to and references (or null). Exits when its stdin closes, so it never
 outlives the test that started it.
 """
 
@@ -33,6 +34,9 @@ class Handler:
                     "content_type": msg.get_content_type(),
                     "text": text.get_content() if text is not None else None,
                     "html": html.get_content() if html is not None else None,
+                    "message_id": msg["message-id"] and str(msg["message-id"]),
+                    "in_reply_to": msg["in-reply-to"] and str(msg["in-reply-to"]),
+                    "references": msg["references"] and str(msg["references"]),
                 }
             ),
             flush=True,

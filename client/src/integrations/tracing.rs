@@ -205,6 +205,7 @@ pub(crate) fn span_locals(secret_names: &[String], max_len: usize) -> Vec<Captur
                 })
                 .collect();
             out.push(CapturedLocals {
+                source: crate::locals::VarsSource::Tracing,
                 token: 0,
                 site_key: meta as *const _ as usize,
                 function: meta.name().to_owned(),
