@@ -47,8 +47,10 @@ async fn main() {
     // A panic inside a task: captured by the hook with the span's fields as locals.
     let _ = tokio::spawn(async { parse_amount("12x") }.with_new_hub()).await;
 
-    if !guard.flush(std::time::Duration::from_secs(5)) {
-        eprintln!("events not delivered within 5 s");
+    // flush returns as soon as the queue is sent; the bound only matters when the server is
+    // slow, as a debug server beside the rest of the test suite can be.
+    if !guard.flush(std::time::Duration::from_secs(30)) {
+        eprintln!("events not delivered within 30 s");
         std::process::exit(1);
     }
 }
