@@ -778,13 +778,13 @@ pub(super) async fn apply_actions(
         .collect();
     if actions.email_subscribers {
         let subscribers = tx
-            .fetch_all::<IdRow>(
+            .fetch_ids(
                 "select user_id as id from project_subscriptions where project_id = $1 \
                  order by user_id",
                 vec![project_id.into()],
             )
             .await?;
-        users.extend(subscribers.into_iter().map(|u| u.id));
+        users.extend(subscribers);
     }
     for user in users {
         // Only to people who may see the project now (teams change after rules are made).
@@ -864,17 +864,13 @@ impl Store {
 
     /// The projects `user_id` gets e-mail for, by id.
     pub async fn project_subscriptions(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
-        Ok(self
-            .db()
-            .fetch_all::<IdRow>(
+        self.db()
+            .fetch_ids(
                 "select project_id as id from project_subscriptions where user_id = $1 \
                  order by project_id",
                 vec![user_id.into()],
             )
-            .await?
-            .into_iter()
-            .map(|r| r.id)
-            .collect())
+            .await
     }
 
     /// True when `user_id` muted `issue_id`.

@@ -1,7 +1,7 @@
 //! Check-ins of cron monitors (`monitor_checkins`): the history pages, the recent strip and
 //! average duration of the monitors page, and what the monitor clock finds due.
 
-use super::db::{arg, next_page, page_limit, parse_name, Arg, Executor, IdRow};
+use super::db::{arg, next_page, page_limit, parse_name, Arg, Executor};
 use super::{Store, StoreError};
 use crate::monitors::cron::CheckInStatus;
 
@@ -218,32 +218,28 @@ impl Store {
         now: i64,
         limit: usize,
     ) -> Result<Vec<i64>, StoreError> {
-        let found = self
-            .db()
-            .fetch_all::<IdRow>(
+        self.db()
+            .fetch_ids(
                 "select e.monitor_environment_id as id from monitor_environments e \
                  join monitors m on m.monitor_id = e.monitor_id \
                  where e.next_checkin_latest_ms <= $1 and not m.is_paused \
                  order by e.next_checkin_latest_ms limit $2",
                 vec![now.into(), batch_limit(limit).into()],
             )
-            .await?;
-        Ok(found.into_iter().map(|r| r.id).collect())
+            .await
     }
 
     /// `in_progress` check-ins of unpaused monitors that ran past their time-out at `now`
     /// (at most `limit`, oldest first).
     pub async fn timed_out_checkins(&self, now: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
-        let found = self
-            .db()
-            .fetch_all::<IdRow>(
+        self.db()
+            .fetch_ids(
                 "select c.checkin_id as id from monitor_checkins c \
                  join monitors m on m.monitor_id = c.monitor_id \
                  where c.status = 'in_progress' and c.timeout_at_ms <= $1 and not m.is_paused \
                  order by c.timeout_at_ms limit $2",
                 vec![now.into(), batch_limit(limit).into()],
             )
-            .await?;
-        Ok(found.into_iter().map(|r| r.id).collect())
+            .await
     }
 }

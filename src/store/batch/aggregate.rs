@@ -24,7 +24,7 @@ use super::conditions::{self, Reopened};
 use super::input::{event_tags, Encoded, NewEvent};
 use super::pg;
 use crate::clock::HOUR_MS;
-use crate::store::db::{chunk_sizes, chunks, placeholders, values_list, Arg, Executor, IdRow};
+use crate::store::db::{chunk_sizes, chunks, placeholders, values_list, Arg, Executor};
 use crate::store::outbox::insert_outbox;
 use crate::store::{Backend, IssueStatus, StoreError};
 use crate::triage::Reopen;
@@ -501,8 +501,8 @@ async fn insert_users(
         for &(issue_id, user) in chunk {
             args.extend([issue_id.into(), user.into()]);
         }
-        for row in tx.fetch_all::<IdRow>(&sql, args).await? {
-            *added.entry(row.id).or_default() += 1;
+        for issue_id in tx.fetch_ids(&sql, args).await? {
+            *added.entry(issue_id).or_default() += 1;
         }
     }
     Ok(added)

@@ -146,6 +146,13 @@ pub(super) trait Executor {
             .ok_or(StoreError::NotFound)
     }
 
+    /// The `id` column of every row the statement returns, for statements selecting one
+    /// `bigint` column `as id` (see [`IdRow`]).
+    async fn fetch_ids(&mut self, sql: &str, args: Vec<Arg<'_>>) -> Result<Vec<i64>, StoreError> {
+        let rows = self.fetch_all::<IdRow>(sql, args).await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
     /// Runs a statement on one row by its key (an update, a delete): [`StoreError::NotFound`]
     /// when it changed none.
     async fn execute_one(&mut self, sql: &str, args: Vec<Arg<'_>>) -> Result<(), StoreError> {
