@@ -431,24 +431,16 @@ row! {
         created_ms: i64,
         updated_ms: i64,
     }
-}
 
-const RULE_SELECT: &str = "select rule_id, project_id, name, enabled, triggers, filters, \
-    actions, interval_minutes, builtin, created_ms, updated_ms from alert_rules";
-
-impl TryFrom<RuleRow> for AlertRule {
-    type Error = StoreError;
-
-    fn try_from(r: RuleRow) -> Result<Self, StoreError> {
+    try_into |r| {
         let corrupt = |what: &str, e: serde_json::Error| {
             StoreError::Other(format!("corrupt {what} of alert rule {}: {e}", r.rule_id))
         };
         Ok(AlertRule {
             id: r.rule_id,
-            project_id: r.project_id,
+            project_id,
             builtin: r.builtin.clone(),
-            created_ms: r.created_ms,
-            updated_ms: r.updated_ms,
+            created_ms, updated_ms,
             spec: RuleSpec {
                 name: r.name.clone(),
                 enabled: r.enabled,
@@ -460,6 +452,9 @@ impl TryFrom<RuleRow> for AlertRule {
         })
     }
 }
+
+const RULE_SELECT: &str = "select rule_id, project_id, name, enabled, triggers, filters, \
+    actions, interval_minutes, builtin, created_ms, updated_ms from alert_rules";
 
 /// The default rule every project starts with: what Errata did before rules existed.
 pub fn default_rule_spec() -> RuleSpec {

@@ -72,12 +72,8 @@ row! {
         trace_id: Option<String>,
         event_id: Option<String>,
     }
-}
 
-impl TryFrom<CheckInRow> for StoredCheckIn {
-    type Error = StoreError;
-
-    fn try_from(r: CheckInRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(StoredCheckIn {
             id: r.checkin_id,
             status: parse_name(
@@ -86,18 +82,8 @@ impl TryFrom<CheckInRow> for StoredCheckIn {
                 &r.status,
                 "check-in status",
             )?,
-            guid: r.guid,
-            monitor_id: r.monitor_id,
-            monitor_environment_id: r.monitor_environment_id,
-            environment: r.environment,
-            started_ms: r.started_ms,
-            updated_ms: r.updated_ms,
-            duration_ms: r.duration_ms,
-            timeout_at_ms: r.timeout_at_ms,
-            expected_ms: r.expected_ms,
-            release: r.release,
-            trace_id: r.trace_id,
-            event_id: r.event_id,
+            guid, monitor_id, monitor_environment_id, environment, started_ms, updated_ms,
+            duration_ms, timeout_at_ms, expected_ms, release, trace_id, event_id,
         })
     }
 }
