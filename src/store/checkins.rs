@@ -5,35 +5,45 @@ use super::db::{arg, next_page, page_limit, parse_name, Arg, Executor};
 use super::{Store, StoreError};
 use crate::monitors::cron::CheckInStatus;
 
-/// One stored check-in.
+/// What a check-in says: the columns a [`NewCheckIn`](super::NewCheckIn) inserts
+/// (`S = &str`) and a [`StoredCheckIn`] reads back (`S = String`), as changed since.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StoredCheckIn {
-    /// Row id.
-    pub id: i64,
-    /// The check-in id (32 hex): the client's, or derived for a missed check-in.
-    pub guid: String,
+pub struct CheckInFields<S> {
     /// The monitor.
     pub monitor_id: i64,
     /// Its environment's row.
     pub monitor_environment_id: i64,
-    /// The environment's name.
-    pub environment: String,
+    /// The check-in id (32 hex, unique per monitor): the client's, or derived for a missed
+    /// check-in.
+    pub guid: S,
     /// Status.
     pub status: CheckInStatus,
     /// When the job started (a missed check-in: when it was expected), epoch ms.
     pub started_ms: i64,
     /// Last change, epoch ms.
     pub updated_ms: i64,
-    /// How long the job ran, ms.
+    /// How long the job ran, ms (a finished check-in).
     pub duration_ms: Option<i64>,
     /// An `in_progress` check-in times out after this, epoch ms.
     pub timeout_at_ms: Option<i64>,
     /// The scheduled time this check-in answered, epoch ms.
     pub expected_ms: Option<i64>,
     /// Release, if sent.
-    pub release: Option<String>,
+    pub release: Option<S>,
     /// Trace id, if sent.
-    pub trace_id: Option<String>,
+    pub trace_id: Option<S>,
+}
+
+/// One stored check-in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredCheckIn {
+    /// Row id.
+    pub id: i64,
+    /// Its columns.
+    #[serde(flatten)]
+    pub fields: CheckInFields<String>,
+    /// The environment's name.
+    pub environment: String,
     /// The issue event recorded for this failure, if any.
     pub event_id: Option<String>,
 }
@@ -76,14 +86,25 @@ row! {
     try_into |r| {
         Ok(StoredCheckIn {
             id: r.checkin_id,
-            status: parse_name(
-                &CheckInStatus::ALL,
-                CheckInStatus::as_str,
-                &r.status,
-                "check-in status",
-            )?,
-            guid, monitor_id, monitor_environment_id, environment, started_ms, updated_ms,
-            duration_ms, timeout_at_ms, expected_ms, release, trace_id, event_id,
+            fields: CheckInFields {
+                status: parse_name(
+                    &CheckInStatus::ALL,
+                    CheckInStatus::as_str,
+                    &r.status,
+                    "check-in status",
+                )?,
+                guid: r.guid,
+                monitor_id: r.monitor_id,
+                monitor_environment_id: r.monitor_environment_id,
+                started_ms: r.started_ms,
+                updated_ms: r.updated_ms,
+                duration_ms: r.duration_ms,
+                timeout_at_ms: r.timeout_at_ms,
+                expected_ms: r.expected_ms,
+                release: r.release,
+                trace_id: r.trace_id,
+            },
+            environment, event_id,
         })
     }
 }
