@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use errata_server::config::Config;
 use errata_server::grouping::Grouping;
+use errata_server::normalize::EventFields;
 use errata_server::protocol::{EventId, Level};
 use errata_server::store::{encode_payload, secret_hash, IssueStatus, NewEvent, Store};
 use errata_server::App;
@@ -96,27 +97,29 @@ async fn seed(store: &Store, project_id: i64, issues: usize, events: usize) -> a
         let ts = now - span + (span / events.max(1) as i64) * n as i64;
         batch.push(NewEvent {
             project_id,
-            event_id: format!("{:032x}", n as u128 + 1).parse::<EventId>()?,
-            timestamp_ms: ts,
-            received_ms: ts,
-            level: if issue % 7 == 0 {
-                Level::Warning
-            } else {
-                Level::Error
+            fields: EventFields {
+                event_id: format!("{:032x}", n as u128 + 1).parse::<EventId>()?,
+                timestamp_ms: ts,
+                received_ms: ts,
+                level: if issue % 7 == 0 {
+                    Level::Warning
+                } else {
+                    Level::Error
+                },
+                platform: "python".into(),
+                title: format!("KeyError: 'field_{issue}' in view_{issue}"),
+                culprit: Some(format!("shop.views_{} in view", issue % 5_000)),
+                release: Some(format!("shop@1.{}.0", n % 5)),
+                environment: Some(if n % 3 == 0 { "staging" } else { "prod" }.into()),
+                user_key: Some(format!("id:u{}", n % 5_000)),
+                tags: vec![
+                    (
+                        "browser".into(),
+                        ["Firefox", "Chrome", "Safari"][n % 3].into(),
+                    ),
+                    ("region".into(), ["eu", "us"][n % 2].into()),
+                ],
             },
-            platform: "python".into(),
-            title: format!("KeyError: 'field_{issue}' in view_{issue}"),
-            culprit: Some(format!("shop.views_{} in view", issue % 5_000)),
-            release: Some(format!("shop@1.{}.0", n % 5)),
-            environment: Some(if n % 3 == 0 { "staging" } else { "prod" }.into()),
-            user_key: Some(format!("id:u{}", n % 5_000)),
-            tags: vec![
-                (
-                    "browser".into(),
-                    ["Firefox", "Chrome", "Safari"][n % 3].into(),
-                ),
-                ("region".into(), ["eu", "us"][n % 2].into()),
-            ],
             grouping: grouping(issue),
             payload: payloads[n % payloads.len()].clone(),
         });

@@ -95,15 +95,15 @@ pub fn monitor_json(m: &Monitor, envs: &[MonitorEnvironment]) -> Value {
 /// A check-in, as the API shows it.
 pub fn checkin_json(c: &StoredCheckIn) -> Value {
     json!({
-        "id": c.guid,
-        "status": c.status,
+        "id": c.fields.guid,
+        "status": c.fields.status,
         "environment": c.environment,
-        "duration": c.duration_ms.map(|ms| ms as f64 / 1000.0),
-        "date_created": rfc3339_ms(c.started_ms),
-        "date_updated": rfc3339_ms(c.updated_ms),
-        "expected_time": c.expected_ms.map(rfc3339_ms),
-        "release": c.release,
-        "trace_id": c.trace_id,
+        "duration": c.fields.duration_ms.map(|ms| ms as f64 / 1000.0),
+        "date_created": rfc3339_ms(c.fields.started_ms),
+        "date_updated": rfc3339_ms(c.fields.updated_ms),
+        "expected_time": c.fields.expected_ms.map(rfc3339_ms),
+        "release": c.fields.release,
+        "trace_id": c.fields.trace_id,
         "event_id": c.event_id,
     })
 }

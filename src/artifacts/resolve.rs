@@ -72,7 +72,7 @@ pub async fn resolve_event(
     project_id: i64,
     n: &mut Normalized,
 ) -> bool {
-    if !matches!(n.platform.as_str(), "javascript" | "node") {
+    if !matches!(n.fields.platform.as_str(), "javascript" | "node") {
         return false;
     }
     let mut urls: Vec<String> = Vec::new();
@@ -87,7 +87,7 @@ pub async fn resolve_event(
         return false;
     }
     let images = debug_images(&n.event);
-    let release = n.release.clone();
+    let release = n.fields.release.clone();
     let dist = n.view().dist().map(str::to_owned);
     let mut loaded: HashMap<String, Result<Loaded, String>> = HashMap::new();
     for (i, url) in urls.into_iter().enumerate() {
@@ -110,7 +110,7 @@ pub async fn resolve_event(
         };
         loaded.insert(url, result);
     }
-    let platform = n.platform.clone();
+    let platform = n.fields.platform.clone();
     let mut changed = false;
     visit_stacks(&mut n.event, &mut |parent, is_exception| {
         changed |= rewrite_stack(parent, is_exception, &loaded, &platform);

@@ -125,7 +125,7 @@ fn assert_original(n: &Normalized) {
     assert!(f[3]["data"].is_null(), "native frames are left alone");
     let raw = &n.event["exception"]["values"][0]["raw_stacktrace"]["frames"][2];
     assert_eq!(raw["function"], "a", "the minified stack is kept");
-    assert_eq!(n.culprit.as_deref(), Some("src/app.js in fail"));
+    assert_eq!(n.fields.culprit.as_deref(), Some("src/app.js in fail"));
 }
 
 #[tokio::test]

@@ -370,8 +370,8 @@ fn node_capture_message_groups_by_stack() {
         "a431d42e1cd370b44f9dc1826a7d006365bb01c750b0d5649ea3cf1336689d32"
     );
     assert_eq!(ga, b);
-    assert_eq!(a.title, "Cache miss storm for tenant 42");
-    assert_eq!(a.culprit.as_deref(), Some("cache in warmCache"));
+    assert_eq!(a.fields.title, "Cache miss storm for tenant 42");
+    assert_eq!(a.fields.culprit.as_deref(), Some("cache in warmCache"));
 }
 
 #[test]

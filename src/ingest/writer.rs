@@ -267,7 +267,7 @@ async fn commit(store: &Store, batch: &mut Vec<Job>, aggregates: Aggregates) {
                 results.push(match insert(store, Arc::from([event.clone()]), aggregates).await {
                     Ok(mut one) => one.pop().ok_or_else(|| StoreError::Other("no outcome".into())),
                     Err(e) => {
-                        tracing::error!(error = %e, event_id = %event.event_id, "event could not be stored");
+                        tracing::error!(error = %e, event_id = %event.fields.event_id, "event could not be stored");
                         Err(e)
                     }
                 });

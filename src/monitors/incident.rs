@@ -160,7 +160,7 @@ pub async fn apply(
             Ok((watched.incident_id, None))
         }
         (Step::Open | Step::StillFailing, Some(f)) => {
-            let event_id = f.event.event_id.simple();
+            let event_id = f.event.fields.event_id.simple();
             let incident_id = match step {
                 Step::Open => {
                     tx.open_incident(&NewIncident {

@@ -28,7 +28,7 @@ pub fn own_event(
         },
     );
     let mut event = new_event(project_id, n, grouping);
-    event.culprit = Some(culprit);
-    event.user_key = None;
+    event.fields.culprit = Some(culprit);
+    event.fields.user_key = None;
     event
 }

@@ -64,9 +64,10 @@ pub struct NormalizeContext {
     pub timestamp_bounds: TimestampBounds,
 }
 
-/// A normalized event: the canonical JSON plus the fields later stages index.
+/// The fields of a normalized event that later stages index: what normalization derived,
+/// and what the store's [`NewEvent`](crate::store::NewEvent) commits beside the payload.
 #[derive(Debug, Clone)]
-pub struct Normalized {
+pub struct EventFields {
     /// The event id (envelope header ∥ payload ∥ generated).
     pub event_id: EventId,
     /// Event time, epoch milliseconds UTC (receive time when the SDK sent none).
@@ -81,8 +82,6 @@ pub struct Normalized {
     pub title: String,
     /// `transaction`, else the newest in-app frame as `module in function`.
     pub culprit: Option<String>,
-    /// The event's `transaction`, if any.
-    pub transaction: Option<String>,
     /// The event's `release`, if any.
     pub release: Option<String>,
     /// The event's `environment`, if any.
@@ -91,6 +90,15 @@ pub struct Normalized {
     pub user_key: Option<String>,
     /// Tags as normalized pairs.
     pub tags: Vec<(String, String)>,
+}
+
+/// A normalized event: the canonical JSON plus the fields later stages index.
+#[derive(Debug, Clone)]
+pub struct Normalized {
+    /// The indexed fields.
+    pub fields: EventFields,
+    /// The event's `transaction`, if any.
+    pub transaction: Option<String>,
     /// The normalized event JSON, kept in full.
     pub event: Value,
 }
@@ -105,7 +113,7 @@ impl Normalized {
     /// them (source-map resolution, `crate::artifacts::resolve`): the culprit names the newest
     /// in-app frame.
     pub fn frames_rewritten(&mut self) {
-        self.culprit = title::culprit(&self.view());
+        self.fields.culprit = title::culprit(&self.view());
     }
 }
 
@@ -154,18 +162,20 @@ pub fn normalize(event: Value, ctx: &NormalizeContext) -> Normalized {
     }
 
     Normalized {
-        event_id,
-        timestamp_ms: timestamp_us.div_euclid(1000),
-        received_ms: ctx.received_ms,
-        level,
-        platform,
-        title,
-        culprit,
+        fields: EventFields {
+            event_id,
+            timestamp_ms: timestamp_us.div_euclid(1000),
+            received_ms: ctx.received_ms,
+            level,
+            platform,
+            title,
+            culprit,
+            release,
+            environment,
+            user_key,
+            tags,
+        },
         transaction,
-        release,
-        environment,
-        user_key,
-        tags,
         event,
     }
 }

@@ -33,13 +33,13 @@ fn errors(ev: &Value) -> Vec<(String, String)> {
 #[test]
 fn defaults_for_an_empty_event() {
     let n = normalize(json!({}), &ctx());
-    assert_eq!(n.level, Level::Error);
-    assert_eq!(n.platform, "other");
-    assert_eq!(n.timestamp_ms, RECEIVED_MS);
-    assert_eq!(n.received_ms, RECEIVED_MS);
-    assert_eq!(n.title, "<unlabeled event>");
-    assert_eq!(n.culprit, None);
-    assert_eq!(n.event["event_id"], n.event_id.simple());
+    assert_eq!(n.fields.level, Level::Error);
+    assert_eq!(n.fields.platform, "other");
+    assert_eq!(n.fields.timestamp_ms, RECEIVED_MS);
+    assert_eq!(n.fields.received_ms, RECEIVED_MS);
+    assert_eq!(n.fields.title, "<unlabeled event>");
+    assert_eq!(n.fields.culprit, None);
+    assert_eq!(n.event["event_id"], n.fields.event_id.simple());
     assert_eq!(n.event["timestamp"], "2026-11-18T11:06:40.123000Z");
     assert_eq!(n.event["received"], "2026-11-18T11:06:40.123000Z");
     assert_eq!(n.event["level"], "error");
@@ -56,7 +56,7 @@ fn event_id_precedence() {
     let mut c = ctx();
     c.envelope_event_id = Some(header);
     let n = normalize(json!({ "event_id": payload }), &c);
-    assert_eq!(n.event_id, header);
+    assert_eq!(n.fields.event_id, header);
     assert_eq!(n.event["event_id"], "9ec79c33ec9942ab8353589fcb2e04dc");
     let n = normalize(json!({ "event_id": payload }), &ctx());
     assert_eq!(n.event["event_id"], "aaaaaaaabbbb4ccc8dddeeeeeeeeeeee");
@@ -80,13 +80,13 @@ fn timestamp_forms() {
         &ctx(),
     );
     assert_eq!(n.event["timestamp"], "2026-11-22T03:33:10.625591Z");
-    assert_eq!(n.timestamp_ms, 1_795_318_390_625);
+    assert_eq!(n.fields.timestamp_ms, 1_795_318_390_625);
     let n = normalize(json!({"timestamp": 1_795_318_390.625_591}), &ctx());
     assert_eq!(n.event["timestamp"], "2026-11-22T03:33:10.625591Z");
     let n = normalize(json!({"timestamp": 1_795_318_390}), &ctx());
     assert_eq!(n.event["timestamp"], "2026-11-22T03:33:10.000000Z");
     let n = normalize(json!({"timestamp": "garbage"}), &ctx());
-    assert_eq!(n.timestamp_ms, RECEIVED_MS);
+    assert_eq!(n.fields.timestamp_ms, RECEIVED_MS);
     assert_eq!(
         errors(&n.event),
         [("invalid_data".to_owned(), "timestamp".to_owned())]
@@ -96,7 +96,7 @@ fn timestamp_forms() {
 #[test]
 fn far_future_timestamps_become_the_receive_time_with_an_error() {
     let n = normalize(json!({"timestamp": 253_402_300_799_i64}), &ctx());
-    assert_eq!(n.timestamp_ms, RECEIVED_MS);
+    assert_eq!(n.fields.timestamp_ms, RECEIVED_MS);
     assert_eq!(n.event["timestamp"], "2026-11-18T11:06:40.123000Z");
     assert_eq!(
         errors(&n.event),
@@ -107,23 +107,29 @@ fn far_future_timestamps_become_the_receive_time_with_an_error() {
 
 #[test]
 fn level_aliases_and_integers() {
-    assert_eq!(normalize(json!({"level": 40}), &ctx()).level, Level::Error);
     assert_eq!(
-        normalize(json!({"level": 30}), &ctx()).level,
+        normalize(json!({"level": 40}), &ctx()).fields.level,
+        Level::Error
+    );
+    assert_eq!(
+        normalize(json!({"level": 30}), &ctx()).fields.level,
         Level::Warning
     );
     assert_eq!(
-        normalize(json!({"level": "critical"}), &ctx()).level,
+        normalize(json!({"level": "critical"}), &ctx()).fields.level,
         Level::Fatal
     );
     let n = normalize(json!({"level": "log"}), &ctx());
-    assert_eq!((n.level, &n.event["level"]), (Level::Info, &json!("info")));
+    assert_eq!(
+        (n.fields.level, &n.event["level"]),
+        (Level::Info, &json!("info"))
+    );
 }
 
 #[test]
 fn tags_both_forms() {
     let n = normalize(json!({"tags": {"region": "eu", "ok": false}}), &ctx());
-    let mut tags = n.tags.clone();
+    let mut tags = n.fields.tags.clone();
     tags.sort();
     assert_eq!(
         tags,
@@ -147,14 +153,14 @@ fn logentry_formatting_and_title() {
         "User alice exceeded quota 5"
     );
     assert_eq!(n.event["logentry"]["message"], "User %s exceeded quota %d");
-    assert_eq!(n.title, "User alice exceeded quota 5");
+    assert_eq!(n.fields.title, "User alice exceeded quota 5");
     let n = normalize(json!({"message": "Nightly export finished"}), &ctx());
     assert_eq!(
         n.event["logentry"],
         json!({"formatted": "Nightly export finished"})
     );
     assert!(n.event.get("message").is_none());
-    assert_eq!(n.title, "Nightly export finished");
+    assert_eq!(n.fields.title, "Nightly export finished");
 }
 
 #[test]
@@ -169,7 +175,7 @@ fn legacy_interfaces_and_exception_title() {
         }),
         &ctx(),
     );
-    assert_eq!(n.title, "ZeroDivisionError: division by zero");
+    assert_eq!(n.fields.title, "ZeroDivisionError: division by zero");
     assert_eq!(
         n.event["exception"],
         json!({"values": [{"type": "ZeroDivisionError", "value": "division by zero"}]})
@@ -184,7 +190,7 @@ fn user_auto_ip_and_key() {
         json!({"user": {"id": 42, "ip_address": "{{auto}}"}}),
         &ctx(),
     );
-    assert_eq!(n.user_key.as_deref(), Some("id:42"));
+    assert_eq!(n.fields.user_key.as_deref(), Some("id:42"));
     assert_eq!(
         n.event["user"],
         json!({"id": "42", "ip_address": "198.51.100.7"})
@@ -199,7 +205,7 @@ fn strings_trimmed_with_marker() {
     );
     let s = n.event["extra"]["payload"].as_str().unwrap_or("");
     assert!(s.len() <= MAX_STRING_BYTES && s.ends_with('…'));
-    assert_eq!(n.release.as_deref(), Some("r1"));
+    assert_eq!(n.fields.release.as_deref(), Some("r1"));
     assert_eq!(
         errors(&n.event),
         [("value_too_long".to_owned(), "extra.payload".to_owned())]
@@ -215,11 +221,11 @@ fn nan_nulls_are_absent_values() {
                "stacktrace": {"frames": [{"function": "f", "lineno": null, "vars": {"x": null}}]}}]}}),
         &ctx(),
     );
-    assert_eq!(n.timestamp_ms, RECEIVED_MS);
-    assert_eq!(n.level, Level::Error);
-    assert_eq!(n.release, None);
-    assert!(n.tags.is_empty());
-    assert_eq!(n.title, "E");
+    assert_eq!(n.fields.timestamp_ms, RECEIVED_MS);
+    assert_eq!(n.fields.level, Level::Error);
+    assert_eq!(n.fields.release, None);
+    assert!(n.fields.tags.is_empty());
+    assert_eq!(n.fields.title, "E");
     assert!(n.event.get("errors").is_none(), "{}", n.event["errors"]);
     assert_eq!(n.event["extra"]["ratio"], Value::Null);
 }
@@ -250,8 +256,8 @@ fn garbage_fields_are_recorded_and_the_event_kept() {
     }
     assert_eq!(n.event["errors"][0], json!({"type": "sdk_error"}));
     assert_eq!(n.event["custom_key"], json!({"kept": true}));
-    assert_eq!(n.title, "still here");
-    assert_eq!(n.platform, "other");
+    assert_eq!(n.fields.title, "still here");
+    assert_eq!(n.fields.platform, "other");
     let n = normalize(json!([1, 2]), &ctx());
     assert_eq!(
         errors(&n.event),
@@ -272,7 +278,7 @@ fn frames_in_app_resolved_and_culprit() {
     let frames = &n.event["exception"]["values"][0]["stacktrace"]["frames"];
     assert_eq!(frames[1]["in_app"], false);
     assert_eq!(frames[1]["in_app_sdk"], true);
-    assert_eq!(n.culprit.as_deref(), Some("app.views in index"));
+    assert_eq!(n.fields.culprit.as_deref(), Some("app.views in index"));
     assert_eq!(n.transaction, None);
 }
 

@@ -19,7 +19,7 @@ pub fn add_contexts(n: &mut Normalized, http_user_agent: Option<&str>) {
     let from_event = request_user_agent(&n.event).map(str::to_owned);
     let agent = match (from_event, http_user_agent) {
         (Some(a), _) => a,
-        (None, Some(a)) if n.platform == "javascript" => a.to_owned(),
+        (None, Some(a)) if n.fields.platform == "javascript" => a.to_owned(),
         _ => return,
     };
     let Some(parsed) = parse(&agent) else {
@@ -43,10 +43,10 @@ pub fn add_contexts(n: &mut Normalized, http_user_agent: Option<&str>) {
         added.extend(tags);
     }
     for (key, value) in added {
-        if n.tags.iter().any(|(k, _)| k == key) {
+        if n.fields.tags.iter().any(|(k, _)| k == key) {
             continue;
         }
-        n.tags.push((key.to_owned(), value.clone()));
+        n.fields.tags.push((key.to_owned(), value.clone()));
         let pair = Value::Array(vec![Value::String(key.to_owned()), Value::String(value)]);
         match event.get_mut("tags") {
             Some(Value::Array(list)) => list.push(pair),
@@ -184,7 +184,8 @@ mod tests {
     }
 
     fn tag<'a>(n: &'a Normalized, key: &str) -> Option<&'a str> {
-        n.tags
+        n.fields
+            .tags
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
@@ -235,6 +236,6 @@ mod tests {
     fn unknown_agents_add_nothing() {
         let mut n = normalized(json!({"platform": "javascript"}));
         add_contexts(&mut n, Some("sentry.javascript.browser/8.0"));
-        assert!(n.tags.is_empty());
+        assert!(n.fields.tags.is_empty());
     }
 }

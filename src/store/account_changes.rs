@@ -35,12 +35,12 @@ async fn keep_an_admin(db: &mut impl Executor, user: &User) -> Result<(), StoreE
         Backend::Sqlite => "",
     };
     let admins = db
-        .fetch_all::<IdRow>(
+        .fetch_ids(
             &format!("select user_id as id from users where role = 'owner'{lock}"),
             vec![],
         )
         .await?;
-    if admins.iter().all(|a| a.id == user.id) {
+    if admins.iter().all(|&a| a == user.id) {
         return Err(StoreError::Conflict(format!(
             "{} is the last owner: make another user an owner first",
             user.email

@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-use super::db::{values_list, Arg, Executor, IdRow};
+use super::db::{values_list, Arg, Executor};
 use super::{Store, StoreError};
 use crate::actor::{Actor, ActorKind};
 
@@ -142,8 +142,8 @@ pub(super) async fn insert_activity(
                 now.into(),
             ]);
         }
-        let ids = tx.fetch_all::<IdRow>(&sql, args).await?;
-        last = ids.iter().map(|r| r.id).fold(last, i64::max);
+        let ids = tx.fetch_ids(&sql, args).await?;
+        last = ids.into_iter().fold(last, i64::max);
     }
     Ok(last)
 }

@@ -431,24 +431,16 @@ row! {
         created_ms: i64,
         updated_ms: i64,
     }
-}
 
-const RULE_SELECT: &str = "select rule_id, project_id, name, enabled, triggers, filters, \
-    actions, interval_minutes, builtin, created_ms, updated_ms from alert_rules";
-
-impl TryFrom<RuleRow> for AlertRule {
-    type Error = StoreError;
-
-    fn try_from(r: RuleRow) -> Result<Self, StoreError> {
+    try_into |r| {
         let corrupt = |what: &str, e: serde_json::Error| {
             StoreError::Other(format!("corrupt {what} of alert rule {}: {e}", r.rule_id))
         };
         Ok(AlertRule {
             id: r.rule_id,
-            project_id: r.project_id,
+            project_id,
             builtin: r.builtin.clone(),
-            created_ms: r.created_ms,
-            updated_ms: r.updated_ms,
+            created_ms, updated_ms,
             spec: RuleSpec {
                 name: r.name.clone(),
                 enabled: r.enabled,
@@ -460,6 +452,9 @@ impl TryFrom<RuleRow> for AlertRule {
         })
     }
 }
+
+const RULE_SELECT: &str = "select rule_id, project_id, name, enabled, triggers, filters, \
+    actions, interval_minutes, builtin, created_ms, updated_ms from alert_rules";
 
 /// The default rule every project starts with: what Errata did before rules existed.
 pub fn default_rule_spec() -> RuleSpec {
@@ -778,13 +773,13 @@ pub(super) async fn apply_actions(
         .collect();
     if actions.email_subscribers {
         let subscribers = tx
-            .fetch_all::<IdRow>(
+            .fetch_ids(
                 "select user_id as id from project_subscriptions where project_id = $1 \
                  order by user_id",
                 vec![project_id.into()],
             )
             .await?;
-        users.extend(subscribers.into_iter().map(|u| u.id));
+        users.extend(subscribers);
     }
     for user in users {
         // Only to people who may see the project now (teams change after rules are made).
@@ -864,17 +859,13 @@ impl Store {
 
     /// The projects `user_id` gets e-mail for, by id.
     pub async fn project_subscriptions(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
-        Ok(self
-            .db()
-            .fetch_all::<IdRow>(
+        self.db()
+            .fetch_ids(
                 "select project_id as id from project_subscriptions where user_id = $1 \
                  order by project_id",
                 vec![user_id.into()],
             )
-            .await?
-            .into_iter()
-            .map(|r| r.id)
-            .collect())
+            .await
     }
 
     /// True when `user_id` muted `issue_id`.

@@ -244,39 +244,34 @@ row! {
         target_label: Option<String>,
         data: String,
     }
-}
 
-impl TryFrom<AuditRow> for AuditEntry {
-    type Error = StoreError;
-
-    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+    try_into |r| {
         let kinds = [
             ActorKind::User,
             ActorKind::Token,
             ActorKind::Cli,
             ActorKind::System,
         ];
-        let action = AuditAction::from_name(&r.action)
-            .ok_or_else(|| StoreError::Other(format!("corrupt audit action {:?}", r.action)))?;
-        let data = serde_json::from_str(&r.data).map_err(|e| {
-            StoreError::Other(format!("corrupt data of audit entry {}: {e}", r.audit_id))
-        })?;
         Ok(AuditEntry {
             id: r.audit_id,
-            created_ms: r.created_ms,
+            created_ms,
             actor: Actor {
                 kind: parse_name(&kinds, ActorKind::as_str, &r.actor_kind, "audit actor")?,
                 id: r.actor_id,
                 label: r.actor_label,
                 ip: r.ip,
             },
-            action,
+            action: AuditAction::from_name(&r.action).ok_or_else(|| {
+                StoreError::Other(format!("corrupt audit action {:?}", r.action))
+            })?,
             target: r.target_kind.map(|kind| AuditTarget {
                 kind,
                 id: r.target_id,
                 label: r.target_label.unwrap_or_default(),
             }),
-            data,
+            data: serde_json::from_str(&r.data).map_err(|e| {
+                StoreError::Other(format!("corrupt data of audit entry {}: {e}", r.audit_id))
+            })?,
         })
     }
 }

@@ -123,24 +123,14 @@ row! {
         last_failure_ms: Option<i64>,
         last_error: Option<String>,
     }
-}
 
-impl TryFrom<ChannelRow> for Channel {
-    type Error = StoreError;
-
-    fn try_from(r: ChannelRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(Channel {
             id: r.channel_id,
-            project_id: r.project_id,
+            project_id,
             kind: ChannelKind::parse(&r.kind)?,
-            target: r.target,
-            source: r.source,
-            active: r.active,
-            consecutive_failures: r.consecutive_failures,
-            failing_since_ms: r.failing_since_ms,
-            last_success_ms: r.last_success_ms,
-            last_failure_ms: r.last_failure_ms,
-            last_error: r.last_error,
+            target, source, active, consecutive_failures, failing_since_ms, last_success_ms,
+            last_failure_ms, last_error,
         })
     }
 }

@@ -1,39 +1,49 @@
 //! Check-ins of cron monitors (`monitor_checkins`): the history pages, the recent strip and
 //! average duration of the monitors page, and what the monitor clock finds due.
 
-use super::db::{arg, next_page, page_limit, parse_name, Arg, Executor, IdRow};
+use super::db::{arg, next_page, page_limit, parse_name, Arg, Executor};
 use super::{Store, StoreError};
 use crate::monitors::cron::CheckInStatus;
 
-/// One stored check-in.
+/// What a check-in says: the columns a [`NewCheckIn`](super::NewCheckIn) inserts
+/// (`S = &str`) and a [`StoredCheckIn`] reads back (`S = String`), as changed since.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StoredCheckIn {
-    /// Row id.
-    pub id: i64,
-    /// The check-in id (32 hex): the client's, or derived for a missed check-in.
-    pub guid: String,
+pub struct CheckInFields<S> {
     /// The monitor.
     pub monitor_id: i64,
     /// Its environment's row.
     pub monitor_environment_id: i64,
-    /// The environment's name.
-    pub environment: String,
+    /// The check-in id (32 hex, unique per monitor): the client's, or derived for a missed
+    /// check-in.
+    pub guid: S,
     /// Status.
     pub status: CheckInStatus,
     /// When the job started (a missed check-in: when it was expected), epoch ms.
     pub started_ms: i64,
     /// Last change, epoch ms.
     pub updated_ms: i64,
-    /// How long the job ran, ms.
+    /// How long the job ran, ms (a finished check-in).
     pub duration_ms: Option<i64>,
     /// An `in_progress` check-in times out after this, epoch ms.
     pub timeout_at_ms: Option<i64>,
     /// The scheduled time this check-in answered, epoch ms.
     pub expected_ms: Option<i64>,
     /// Release, if sent.
-    pub release: Option<String>,
+    pub release: Option<S>,
     /// Trace id, if sent.
-    pub trace_id: Option<String>,
+    pub trace_id: Option<S>,
+}
+
+/// One stored check-in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredCheckIn {
+    /// Row id.
+    pub id: i64,
+    /// Its columns.
+    #[serde(flatten)]
+    pub fields: CheckInFields<String>,
+    /// The environment's name.
+    pub environment: String,
     /// The issue event recorded for this failure, if any.
     pub event_id: Option<String>,
 }
@@ -72,32 +82,29 @@ row! {
         trace_id: Option<String>,
         event_id: Option<String>,
     }
-}
 
-impl TryFrom<CheckInRow> for StoredCheckIn {
-    type Error = StoreError;
-
-    fn try_from(r: CheckInRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(StoredCheckIn {
             id: r.checkin_id,
-            status: parse_name(
-                &CheckInStatus::ALL,
-                CheckInStatus::as_str,
-                &r.status,
-                "check-in status",
-            )?,
-            guid: r.guid,
-            monitor_id: r.monitor_id,
-            monitor_environment_id: r.monitor_environment_id,
-            environment: r.environment,
-            started_ms: r.started_ms,
-            updated_ms: r.updated_ms,
-            duration_ms: r.duration_ms,
-            timeout_at_ms: r.timeout_at_ms,
-            expected_ms: r.expected_ms,
-            release: r.release,
-            trace_id: r.trace_id,
-            event_id: r.event_id,
+            fields: CheckInFields {
+                status: parse_name(
+                    &CheckInStatus::ALL,
+                    CheckInStatus::as_str,
+                    &r.status,
+                    "check-in status",
+                )?,
+                guid: r.guid,
+                monitor_id: r.monitor_id,
+                monitor_environment_id: r.monitor_environment_id,
+                started_ms: r.started_ms,
+                updated_ms: r.updated_ms,
+                duration_ms: r.duration_ms,
+                timeout_at_ms: r.timeout_at_ms,
+                expected_ms: r.expected_ms,
+                release: r.release,
+                trace_id: r.trace_id,
+            },
+            environment, event_id,
         })
     }
 }
@@ -218,32 +225,28 @@ impl Store {
         now: i64,
         limit: usize,
     ) -> Result<Vec<i64>, StoreError> {
-        let found = self
-            .db()
-            .fetch_all::<IdRow>(
+        self.db()
+            .fetch_ids(
                 "select e.monitor_environment_id as id from monitor_environments e \
                  join monitors m on m.monitor_id = e.monitor_id \
                  where e.next_checkin_latest_ms <= $1 and not m.is_paused \
                  order by e.next_checkin_latest_ms limit $2",
                 vec![now.into(), batch_limit(limit).into()],
             )
-            .await?;
-        Ok(found.into_iter().map(|r| r.id).collect())
+            .await
     }
 
     /// `in_progress` check-ins of unpaused monitors that ran past their time-out at `now`
     /// (at most `limit`, oldest first).
     pub async fn timed_out_checkins(&self, now: i64, limit: usize) -> Result<Vec<i64>, StoreError> {
-        let found = self
-            .db()
-            .fetch_all::<IdRow>(
+        self.db()
+            .fetch_ids(
                 "select c.checkin_id as id from monitor_checkins c \
                  join monitors m on m.monitor_id = c.monitor_id \
                  where c.status = 'in_progress' and c.timeout_at_ms <= $1 and not m.is_paused \
                  order by c.timeout_at_ms limit $2",
                 vec![now.into(), batch_limit(limit).into()],
             )
-            .await?;
-        Ok(found.into_iter().map(|r| r.id).collect())
+            .await
     }
 }

@@ -94,24 +94,12 @@ row! {
         release: Option<String>,
         environment: Option<String>,
     }
-}
 
-impl TryFrom<SummaryRow> for EventSummary {
-    type Error = StoreError;
-
-    fn try_from(r: SummaryRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(EventSummary {
             event_id: parse_event_id(&r.event_id)?,
-            project_id: r.project_id,
-            issue_id: r.issue_id,
-            timestamp_ms: r.timestamp_ms,
-            received_ms: r.received_ms,
-            level: r.level,
-            platform: r.platform,
-            title: r.title,
-            culprit: r.culprit,
-            release: r.release,
-            environment: r.environment,
+            project_id, issue_id, timestamp_ms, received_ms, level, platform, title, culprit,
+            release, environment,
         })
     }
 }
@@ -127,22 +115,14 @@ row! {
         grouping_values: String,
         payload: Vec<u8>,
     }
-}
 
-impl TryFrom<FullEventRow> for StoredEvent {
-    type Error = StoreError;
-
-    fn try_from(r: FullEventRow) -> Result<Self, StoreError> {
+    try_into |r| {
         let s = EventSummary::try_from(r.summary)?;
-        let grouping_values = serde_json::from_str(&r.grouping_values)
-            .map_err(|e| StoreError::Other(format!("corrupt grouping values: {e}")))?;
         Ok(StoredEvent {
             summary: s,
-            user_key: r.user_key,
-            grouping_version: r.grouping_version,
-            grouping_kind: r.grouping_kind,
-            grouping_hash: r.grouping_hash,
-            grouping_values,
+            user_key, grouping_version, grouping_kind, grouping_hash,
+            grouping_values: serde_json::from_str(&r.grouping_values)
+                .map_err(|e| StoreError::Other(format!("corrupt grouping values: {e}")))?,
             payload: decode_payload(&r.payload)?,
         })
     }

@@ -127,24 +127,14 @@ row! {
         url: Option<String>,
         created_ms: i64,
     }
-}
 
-impl TryFrom<FeedbackRow> for Feedback {
-    type Error = StoreError;
-
-    fn try_from(r: FeedbackRow) -> Result<Self, StoreError> {
+    try_into |r| {
         let kinds = [FeedbackKind::Feedback, FeedbackKind::UserReport];
         Ok(Feedback {
             id: r.feedback_id,
-            project_id: r.project_id,
+            project_id,
             kind: parse_name(&kinds, FeedbackKind::as_str, &r.kind, "feedback kind")?,
-            event_id: r.event_id,
-            issue_id: r.issue_id,
-            name: r.name,
-            email: r.email,
-            message: r.message,
-            url: r.url,
-            created_ms: r.created_ms,
+            event_id, issue_id, name, email, message, url, created_ms,
         })
     }
 }

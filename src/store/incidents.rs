@@ -47,28 +47,18 @@ row! {
         issue_id: Option<i64>,
         event_id: String,
     }
-}
 
-impl TryFrom<IncidentRow> for Incident {
-    type Error = StoreError;
-
-    fn try_from(r: IncidentRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(Incident {
             id: r.incident_id,
-            project_id: r.project_id,
+            project_id,
             source: parse_name(
                 &IncidentSource::ALL,
                 IncidentSource::as_str,
                 &r.source,
                 "incident source",
             )?,
-            source_id: r.source_id,
-            opened_ms: r.opened_ms,
-            resolved_ms: r.resolved_ms,
-            reason: r.reason,
-            last_ok_ms: r.last_ok_ms,
-            issue_id: r.issue_id,
-            event_id: r.event_id,
+            source_id, opened_ms, resolved_ms, reason, last_ok_ms, issue_id, event_id,
         })
     }
 }

@@ -110,7 +110,7 @@ pub use audit::{
 };
 pub use batch::{Aggregates, InsertOutcome, NewEvent, RollUp};
 pub use channels::{Channel, ChannelKind, ChannelStatus};
-pub use checkins::{CheckInPage, StoredCheckIn};
+pub use checkins::{CheckInFields, CheckInPage, StoredCheckIn};
 pub use connect::StorageConfig;
 pub use connect::{is_new_database, sqlite_file};
 pub use deliveries::{

@@ -11,7 +11,7 @@
 //! row as committed by the one before.
 
 use super::batch::{insert_batch, Encoded};
-use super::checkins::{CheckInRow, CHECKIN_COLUMNS, CHECKIN_FROM};
+use super::checkins::{CheckInFields, CheckInRow, CHECKIN_COLUMNS, CHECKIN_FROM};
 use super::db::{Arg, Executor, IdRow, Tx};
 use super::incidents::{IncidentRow, INCIDENT_COLUMNS};
 use super::monitors::{
@@ -24,32 +24,8 @@ use super::{
 use crate::monitors::cron::{CheckInStatus, MonitorConfig};
 use crate::monitors::incident::IncidentSource;
 
-/// A check-in to insert (the columns of a [`StoredCheckIn`] it starts with).
-#[derive(Debug, Clone)]
-pub struct NewCheckIn<'a> {
-    /// Monitor row.
-    pub monitor_id: i64,
-    /// Environment row.
-    pub monitor_environment_id: i64,
-    /// Check-in id: 32 hex, unique per monitor.
-    pub guid: &'a str,
-    /// Initial status.
-    pub status: CheckInStatus,
-    /// Start (missed: the expected time), epoch ms.
-    pub started_ms: i64,
-    /// Now, epoch ms.
-    pub updated_ms: i64,
-    /// Run time, ms (a finished check-in).
-    pub duration_ms: Option<i64>,
-    /// When an `in_progress` check-in times out, epoch ms.
-    pub timeout_at_ms: Option<i64>,
-    /// The scheduled slot it answers, epoch ms.
-    pub expected_ms: Option<i64>,
-    /// As sent.
-    pub release: Option<&'a str>,
-    /// As sent.
-    pub trace_id: Option<&'a str>,
-}
+/// A check-in to insert: the columns of a [`StoredCheckIn`] it starts with.
+pub type NewCheckIn<'a> = CheckInFields<&'a str>;
 
 /// What finishing or extending a running check-in changes.
 #[derive(Debug, Clone, Copy)]

@@ -74,12 +74,8 @@ row! {
         created_ms: i64,
         updated_ms: i64,
     }
-}
 
-impl TryFrom<MonitorRow> for Monitor {
-    type Error = StoreError;
-
-    fn try_from(r: MonitorRow) -> Result<Self, StoreError> {
+    try_into |r| {
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Other(format!("corrupt {what} of monitor {}: {e}", r.monitor_id))
         };
@@ -88,7 +84,7 @@ impl TryFrom<MonitorRow> for Monitor {
         let timezone = r.timezone.parse().map_err(|e| corrupt("timezone", &e))?;
         Ok(Monitor {
             id: r.monitor_id,
-            project_id: r.project_id,
+            project_id,
             config: MonitorConfig {
                 schedule,
                 checkin_margin: r.checkin_margin,
@@ -97,11 +93,7 @@ impl TryFrom<MonitorRow> for Monitor {
                 failure_issue_threshold: r.failure_issue_threshold,
                 recovery_threshold: r.recovery_threshold,
             },
-            slug: r.slug,
-            name: r.name,
-            is_paused: r.is_paused,
-            created_ms: r.created_ms,
-            updated_ms: r.updated_ms,
+            slug, name, is_paused, created_ms, updated_ms,
         })
     }
 }
@@ -124,29 +116,19 @@ row! {
         consecutive_ok: i64,
         incident_id: Option<i64>,
     }
-}
 
-impl TryFrom<EnvironmentRow> for MonitorEnvironment {
-    type Error = StoreError;
-
-    fn try_from(r: EnvironmentRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(MonitorEnvironment {
             id: r.monitor_environment_id,
-            monitor_id: r.monitor_id,
+            monitor_id,
             status: parse_name(
                 &MonitorStatus::ALL,
                 MonitorStatus::as_str,
                 &r.status,
                 "monitor status",
             )?,
-            environment: r.environment,
-            last_checkin_ms: r.last_checkin_ms,
-            next_checkin_ms: r.next_checkin_ms,
-            next_checkin_latest_ms: r.next_checkin_latest_ms,
-            last_ok_ms: r.last_ok_ms,
-            consecutive_failures: r.consecutive_failures,
-            consecutive_ok: r.consecutive_ok,
-            incident_id: r.incident_id,
+            environment, last_checkin_ms, next_checkin_ms, next_checkin_latest_ms, last_ok_ms,
+            consecutive_failures, consecutive_ok, incident_id,
         })
     }
 }

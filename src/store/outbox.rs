@@ -195,19 +195,12 @@ row! {
         event_id: String,
         created_ms: i64,
     }
-}
 
-impl TryFrom<ItemRow> for NotificationItem {
-    type Error = StoreError;
-
-    fn try_from(r: ItemRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(NotificationItem {
-            outbox_id: r.outbox_id,
+            outbox_id,
             trigger: Trigger::parse(&r.kind)?,
-            project_id: r.project_id,
-            issue_id: r.issue_id,
-            event_id: r.event_id,
-            created_ms: r.created_ms,
+            project_id, issue_id, event_id, created_ms,
         })
     }
 }

@@ -81,14 +81,14 @@ impl Store {
     pub async fn frequency_rules(&self) -> Result<BTreeMap<i64, FrequencyRule>, StoreError> {
         let ids = self
             .db()
-            .fetch_all::<IdRow>(
+            .fetch_ids(
                 "select rule_id as id from alert_rules where builtin = 'spike' order by rule_id",
                 vec![],
             )
             .await?;
         let mut out = BTreeMap::new();
         for id in ids {
-            let rule = self.alert_rule(id.id).await?;
+            let rule = self.alert_rule(id).await?;
             if let Some(f) = rule.frequency() {
                 out.insert(rule.project_id, f);
             }

@@ -40,20 +40,8 @@ row! {
         enabled: bool,
         monitor_ids: String,
     }
-}
 
-row! {
-    struct DayRow {
-        day: i64,
-        total: i64,
-        good: Option<i64>,
-    }
-}
-
-impl TryFrom<StatusPageRow> for StatusPage {
-    type Error = StoreError;
-
-    fn try_from(r: StatusPageRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(StatusPage {
             monitor_ids: serde_json::from_str(&r.monitor_ids).map_err(|e| {
                 StoreError::Other(format!(
@@ -61,11 +49,16 @@ impl TryFrom<StatusPageRow> for StatusPage {
                     r.slug
                 ))
             })?,
-            project_id: r.project_id,
-            slug: r.slug,
-            title: r.title,
-            enabled: r.enabled,
+            project_id, slug, title, enabled,
         })
+    }
+}
+
+row! {
+    struct DayRow {
+        day: i64,
+        total: i64,
+        good: Option<i64>,
     }
 }
 

@@ -167,11 +167,9 @@ impl Store {
     /// The ids of the projects `user_id` sees through teams (owners see every project;
     /// that is decided by the caller), ascending.
     pub async fn team_visible_projects(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
-        let rows = self
-            .db()
-            .fetch_all::<IdRow>(VISIBLE_PROJECTS, vec![user_id.into()])
-            .await?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
+        self.db()
+            .fetch_ids(VISIBLE_PROJECTS, vec![user_id.into()])
+            .await
     }
 
     /// True when `user_id` may see `project_id` through teams (see
@@ -254,14 +252,12 @@ impl Store {
 
     /// The ids of `user_id`'s teams, ascending.
     pub async fn user_teams(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
-        let rows = self
-            .db()
-            .fetch_all::<IdRow>(
+        self.db()
+            .fetch_ids(
                 "select team_id as id from team_members where user_id = $1 order by team_id",
                 vec![user_id.into()],
             )
-            .await?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
+            .await
     }
 
     /// Creates a team and records `by` doing it; returns its id.

@@ -311,12 +311,10 @@ pub(super) async fn projects_of(
     db: &mut impl Executor,
     token_id: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let rows = db
-        .fetch_all::<IdRow>(
-            "select project_id as id from token_projects where token_id = $1 \
-             order by project_id",
-            vec![token_id.into()],
-        )
-        .await?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    db.fetch_ids(
+        "select project_id as id from token_projects where token_id = $1 \
+         order by project_id",
+        vec![token_id.into()],
+    )
+    .await
 }

@@ -144,12 +144,8 @@ row! {
         created_ms: i64,
         updated_ms: i64,
     }
-}
 
-impl TryFrom<CheckRow> for UptimeCheck {
-    type Error = StoreError;
-
-    fn try_from(r: CheckRow) -> Result<Self, StoreError> {
+    try_into |r| {
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Other(format!(
                 "corrupt {what} of uptime check {}: {e}",
@@ -162,7 +158,7 @@ impl TryFrom<CheckRow> for UptimeCheck {
             .map_err(|e| corrupt("expected_status", &e))?;
         Ok(UptimeCheck {
             id: r.uptime_check_id,
-            project_id: r.project_id,
+            project_id,
             config: CheckConfig {
                 name: r.name,
                 url: r.url,
@@ -181,23 +177,15 @@ impl TryFrom<CheckRow> for UptimeCheck {
                 cert_warning_days: r.cert_warning_days,
                 is_public: r.is_public,
             },
-            is_paused: r.is_paused,
+            is_paused,
             status: parse_name(
                 &CheckStatus::ALL,
                 CheckStatus::as_str,
                 &r.status,
                 "uptime status",
             )?,
-            next_check_ms: r.next_check_ms,
-            last_checked_ms: r.last_checked_ms,
-            last_response_ms: r.last_response_ms,
-            last_error: r.last_error,
-            last_ok_ms: r.last_ok_ms,
-            consecutive_failures: r.consecutive_failures,
-            consecutive_ok: r.consecutive_ok,
-            incident_id: r.incident_id,
-            created_ms: r.created_ms,
-            updated_ms: r.updated_ms,
+            next_check_ms, last_checked_ms, last_response_ms, last_error, last_ok_ms,
+            consecutive_failures, consecutive_ok, incident_id, created_ms, updated_ms,
         })
     }
 }
@@ -216,12 +204,8 @@ row! {
         error_class: Option<String>,
         reason: Option<String>,
     }
-}
 
-impl TryFrom<ResultRow> for UptimeResult {
-    type Error = StoreError;
-
-    fn try_from(r: ResultRow) -> Result<Self, StoreError> {
+    try_into |r| {
         Ok(UptimeResult {
             id: r.uptime_result_id,
             outcome: UptimeOutcome {

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use errata_server::clock::Clock;
 use errata_server::config::Config;
 use errata_server::grouping::Grouping;
+use errata_server::normalize::EventFields;
 use errata_server::notify::{Notifier, Outcome};
 use errata_server::protocol::{EventId, Level};
 use errata_server::store::{
@@ -119,17 +120,19 @@ pub(crate) fn event(
     use sha2::Digest;
     NewEvent {
         project_id: project,
-        event_id: EventId::new_random(),
-        timestamp_ms: at,
-        received_ms: at,
-        level,
-        platform: "python".into(),
-        title: format!("ValueError: {group}"),
-        culprit: Some("app.main in charge".into()),
-        release: Some("shop@2".into()),
-        environment: Some(env.into()),
-        user_key: Some(user.into()),
-        tags: vec![("environment".into(), env.into())],
+        fields: EventFields {
+            event_id: EventId::new_random(),
+            timestamp_ms: at,
+            received_ms: at,
+            level,
+            platform: "python".into(),
+            title: format!("ValueError: {group}"),
+            culprit: Some("app.main in charge".into()),
+            release: Some("shop@2".into()),
+            environment: Some(env.into()),
+            user_key: Some(user.into()),
+            tags: vec![("environment".into(), env.into())],
+        },
         grouping: Grouping {
             version: "v1",
             kind: "message".into(),

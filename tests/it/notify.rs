@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use errata_server::config::Config;
 use errata_server::grouping::Grouping;
 use errata_server::jobs::{Progress, RunOutcome};
+use errata_server::normalize::EventFields;
 use errata_server::notify::{Notifier, Outcome, SmtpTls};
 use errata_server::protocol::{EventId, Level};
 use errata_server::store::{
@@ -901,17 +902,19 @@ fn distinct_events(project: i64, count: usize) -> Vec<NewEvent> {
             let label = format!("race {i}");
             NewEvent {
                 project_id: project,
-                event_id: EventId::new_random(),
-                timestamp_ms: 1_700_000_000_000,
-                received_ms: 1_700_000_000_000,
-                level: Level::Error,
-                platform: "python".into(),
-                title: label.clone(),
-                culprit: None,
-                release: None,
-                environment: None,
-                user_key: None,
-                tags: Vec::new(),
+                fields: EventFields {
+                    event_id: EventId::new_random(),
+                    timestamp_ms: 1_700_000_000_000,
+                    received_ms: 1_700_000_000_000,
+                    level: Level::Error,
+                    platform: "python".into(),
+                    title: label.clone(),
+                    culprit: None,
+                    release: None,
+                    environment: None,
+                    user_key: None,
+                    tags: Vec::new(),
+                },
                 grouping: Grouping {
                     version: "v1",
                     kind: "message".into(),

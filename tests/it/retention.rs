@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{ensure, Context, Result};
 use errata_server::clock::{DAY_MS, HOUR_MS};
+use errata_server::normalize::EventFields;
 use errata_server::protocol::{EventId, Level};
 use errata_server::retention::{self, run_pass, Mode, RetentionConfig};
 use errata_server::store::{
@@ -57,17 +58,19 @@ fn event(project: i64, label: &str, received_ms: i64, padding: usize) -> NewEven
     let payload = json!({"message": format!("{label} happened"), "extra": {"noise": noise}});
     NewEvent {
         project_id: project,
-        event_id: EventId::new_random(),
-        timestamp_ms: received_ms - 5,
-        received_ms,
-        level: Level::Error,
-        platform: "python".to_owned(),
-        title: format!("{label} happened"),
-        culprit: None,
-        release: Some("1.0".to_owned()),
-        environment: Some("production".to_owned()),
-        user_key: Some(format!("id:{}", received_ms % 3)),
-        tags: vec![("browser".into(), "firefox".into())],
+        fields: EventFields {
+            event_id: EventId::new_random(),
+            timestamp_ms: received_ms - 5,
+            received_ms,
+            level: Level::Error,
+            platform: "python".to_owned(),
+            title: format!("{label} happened"),
+            culprit: None,
+            release: Some("1.0".to_owned()),
+            environment: Some("production".to_owned()),
+            user_key: Some(format!("id:{}", received_ms % 3)),
+            tags: vec![("browser".into(), "firefox".into())],
+        },
         grouping: grouping(label),
         payload: encode_payload(&payload),
     }
@@ -170,7 +173,7 @@ async fn age_deletes_old_events_and_idle_issues(ctx: Ctx) -> Result<()> {
     ensure!(run.deleted_age == 3, "{run:?}");
     ensure!(run.deleted_issues == 1, "the idle issue goes: {run:?}");
     ensure!(
-        stored(s, issues[2]).await? == fresh.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        stored(s, issues[2]).await? == fresh.iter().map(|e| e.fields.event_id).collect::<Vec<_>>(),
         "the recent events stay"
     );
     ensure!(s.issue(issues[1]).await.is_err(), "the idle issue is gone");
@@ -209,8 +212,8 @@ async fn cap_keeps_the_first_and_the_newest_events(ctx: Ctx) -> Result<()> {
 
     let run = pass(s, &c, T0 + DAY_MS).await?;
     ensure!(run.deleted_cap == 15, "{run:?}");
-    let mut expected = vec![events[0].event_id];
-    expected.extend(events[16..].iter().map(|e| e.event_id));
+    let mut expected = vec![events[0].fields.event_id];
+    expected.extend(events[16..].iter().map(|e| e.fields.event_id));
     ensure!(stored(s, noisy).await? == expected, "first + newest 4");
     ensure!(
         totals(s, p).await? == before,
@@ -225,8 +228,8 @@ async fn cap_keeps_the_first_and_the_newest_events(ctx: Ctx) -> Result<()> {
     insert(s, &more).await?;
     let run = pass(s, &c, T0 + DAY_MS).await?;
     ensure!(run.deleted_cap == 3, "{run:?}");
-    let mut expected = vec![events[0].event_id, events[19].event_id];
-    expected.extend(more.iter().map(|e| e.event_id));
+    let mut expected = vec![events[0].fields.event_id, events[19].fields.event_id];
+    expected.extend(more.iter().map(|e| e.fields.event_id));
     ensure!(stored(s, noisy).await? == expected);
     ensure!(
         s.issue(noisy).await?.count == 23,
@@ -275,7 +278,7 @@ async fn budget_prunes_the_oldest_events_until_under_it(ctx: Ctx) -> Result<()> 
     let left = s.stored_contents().await?.events;
     let kept: BTreeSet<EventId> = events[300 - left as usize..]
         .iter()
-        .map(|e| e.event_id)
+        .map(|e| e.fields.event_id)
         .collect();
     for &issue in &issues[..3] {
         for id in stored(s, issue).await? {
@@ -290,7 +293,7 @@ async fn budget_prunes_the_oldest_events_until_under_it(ctx: Ctx) -> Result<()> 
     let run = pass(s, &c, T0 + DAY_MS).await?;
     ensure!(run.over_budget, "{run:?}");
     for (k, &issue) in issues[..3].iter().enumerate() {
-        ensure!(stored(s, issue).await? == vec![events[297 + k].event_id]);
+        ensure!(stored(s, issue).await? == vec![events[297 + k].fields.event_id]);
     }
     ensure!(s.retention_runs(1).await?[0].over_budget);
     if size.incremental_vacuum {
@@ -421,7 +424,7 @@ async fn pending_aggregates_are_never_pruned(ctx: Ctx) -> Result<()> {
     let run = pass(s, &c, T0 + 10 * DAY_MS).await.context("first pass")?;
     ensure!(run.deleted_age == 4, "{run:?}");
     let left: BTreeSet<EventId> = stored(s, issue).await?.into_iter().collect();
-    ensure!(left == deferred.iter().map(|e| e.event_id).collect());
+    ensure!(left == deferred.iter().map(|e| e.fields.event_id).collect());
     s.roll_up(100).await?;
     ensure!(
         s.issue(issue).await?.count == 8,
@@ -446,8 +449,8 @@ async fn one_cap_step_covers_many_issues_and_resumes_a_large_one(ctx: Ctx) -> Re
     let (ia, ib, ic) = (issues[0], issues[8], issues[11]);
     let before = totals(s, p).await?;
     let kept = |events: &[NewEvent]| {
-        let mut ids = vec![events[0].event_id];
-        ids.extend(events[events.len() - 3..].iter().map(|e| e.event_id));
+        let mut ids = vec![events[0].fields.event_id];
+        ids.extend(events[events.len() - 3..].iter().map(|e| e.fields.event_id));
         ids
     };
 
@@ -793,7 +796,7 @@ async fn sigkill_mid_pass_loses_nothing_the_rules_keep() -> Result<()> {
     for i in 0..2000 {
         let e = event(p, labels[i % 6], T0 + 10_000 + i as i64, 200);
         s.insert_events(std::slice::from_ref(&e)).await?;
-        arrived.push(e.event_id);
+        arrived.push(e.fields.event_id);
         let left = s.stored_contents().await?.events as usize;
         if left + 200 < start + arrived.len() {
             killed_mid_pass = child.try_wait()?.is_none();

@@ -8,6 +8,7 @@ use std::panic::AssertUnwindSafe;
 
 use anyhow::{bail, ensure, Context, Result};
 use errata_server::grouping::Grouping;
+use errata_server::normalize::EventFields;
 use errata_server::protocol::{EventId, Level};
 use errata_server::store::{
     decode_payload, encode_payload, Aggregates, Backend, IssueQuery, IssueSort, IssueStatus,
@@ -192,7 +193,7 @@ async fn postgres_keeps_payloads_in_the_events_row() -> Result<()> {
             e.payload.len()
         );
         insert_one(s, e.clone()).await?;
-        ensure!(s.event(p, &e.event_id).await?.payload == payload);
+        ensure!(s.event(p, &e.fields.event_id).await?.payload == payload);
 
         let mut conn = sqlx::PgConnection::connect(&ctx.url).await?;
         let storage: i8 = sqlx::query_scalar(
@@ -260,17 +261,19 @@ pub(crate) fn event(project: i64, label: &str, offset_ms: i64) -> NewEvent {
     let payload = json!({"message": format!("{label} happened"), "level": "error"});
     NewEvent {
         project_id: project,
-        event_id: EventId::new_random(),
-        timestamp_ms: T0 + offset_ms,
-        received_ms: T0 + offset_ms + 5,
-        level: Level::Error,
-        platform: "python".to_owned(),
-        title: format!("{label} happened"),
-        culprit: Some(format!("app.{label}")),
-        release: None,
-        environment: None,
-        user_key: None,
-        tags: Vec::new(),
+        fields: EventFields {
+            event_id: EventId::new_random(),
+            timestamp_ms: T0 + offset_ms,
+            received_ms: T0 + offset_ms + 5,
+            level: Level::Error,
+            platform: "python".to_owned(),
+            title: format!("{label} happened"),
+            culprit: Some(format!("app.{label}")),
+            release: None,
+            environment: None,
+            user_key: None,
+            tags: Vec::new(),
+        },
         grouping: grouping(label),
         payload: encode_payload(&payload),
     }
@@ -303,13 +306,13 @@ fn mixed_batch(p: i64) -> Vec<NewEvent> {
             label,
             1_000 * (i as i64 + 1) + if i == 3 { HOUR_MS } else { 0 },
         );
-        e.user_key = Some(format!("id:{}", i % 3));
-        e.environment = Some(["production", "staging"][i % 2].to_owned());
-        e.release = (i != 2).then(|| format!("1.{i}"));
-        e.tags = vec![("browser".into(), ["firefox", "chrome"][i % 2].into())];
+        e.fields.user_key = Some(format!("id:{}", i % 3));
+        e.fields.environment = Some(["production", "staging"][i % 2].to_owned());
+        e.fields.release = (i != 2).then(|| format!("1.{i}"));
+        e.fields.tags = vec![("browser".into(), ["firefox", "chrome"][i % 2].into())];
         if i == 3 {
-            e.level = Level::Fatal;
-            e.title = format!("{label} again");
+            e.fields.level = Level::Fatal;
+            e.fields.title = format!("{label} again");
         }
         out.push(e);
     }
@@ -497,7 +500,9 @@ async fn new_event_creates_issue_and_outbox(ctx: Ctx) -> Result<()> {
     let p = project(s).await?;
     let e = event(p, "boom", 0);
     let out = insert_one(s, e.clone()).await?;
-    ensure!(out.event_id == e.event_id && out.new_issue && !out.duplicate && !out.regression);
+    ensure!(
+        out.event_id == e.fields.event_id && out.new_issue && !out.duplicate && !out.regression
+    );
     let issue = s.issue(out.issue_id).await?;
     ensure!(issue.project_id == p && issue.title == "boom happened");
     ensure!(issue.culprit.as_deref() == Some("app.boom") && issue.level == "error");
@@ -509,7 +514,7 @@ async fn new_event_creates_issue_and_outbox(ctx: Ctx) -> Result<()> {
     let outbox = s.pending_outbox(10).await?;
     ensure!(outbox.len() == 1, "{outbox:?}");
     ensure!(outbox[0].kind == Trigger::NewIssue && outbox[0].issue_id == out.issue_id);
-    ensure!(outbox[0].event_id == e.event_id && outbox[0].state == "pending");
+    ensure!(outbox[0].event_id == e.fields.event_id && outbox[0].state == "pending");
     ensure!(s.counts(Some(p)).await? == (1, 1));
 
     // Unknown project: the batch fails as a whole and leaves nothing behind.
@@ -525,21 +530,21 @@ async fn same_hash_joins_issue_and_updates_counters(ctx: Ctx) -> Result<()> {
     let s = &ctx.store;
     let p = project(s).await?;
     let mut first = event(p, "boom", 10_000);
-    first.user_key = Some("id:1".into());
-    first.environment = Some("production".into());
-    first.release = Some("1.0".into());
+    first.fields.user_key = Some("id:1".into());
+    first.fields.environment = Some("production".into());
+    first.fields.release = Some("1.0".into());
     let created = insert_one(s, first).await?;
 
     // One batch: an older event, a newer one, and a second issue in between.
     let mut older = event(p, "boom", 0);
-    older.user_key = Some("id:1".into());
-    older.environment = Some("staging".into());
+    older.fields.user_key = Some("id:1".into());
+    older.fields.environment = Some("staging".into());
     let mut newer = event(p, "boom", 20_000);
-    newer.user_key = Some("id:2".into());
-    newer.environment = Some("production".into());
-    newer.release = Some("1.1".into());
-    newer.level = Level::Fatal;
-    newer.title = "boom happened again".into();
+    newer.fields.user_key = Some("id:2".into());
+    newer.fields.environment = Some("production".into());
+    newer.fields.release = Some("1.1".into());
+    newer.fields.level = Level::Fatal;
+    newer.fields.title = "boom happened again".into();
     let other = event(p, "other", 5_000);
     let out = s.insert_events(&[older, other, newer]).await?;
     ensure!(out.len() == 3);
@@ -563,8 +568,8 @@ async fn same_hash_joins_issue_and_updates_counters(ctx: Ctx) -> Result<()> {
 
     // A late event changes counters, not the newest event's display fields.
     let mut late = event(p, "boom", -50_000);
-    late.user_key = Some("id:3".into());
-    late.title = "ancient".into();
+    late.fields.user_key = Some("id:3".into());
+    late.fields.title = "ancient".into();
     insert_one(s, late).await?;
     let issue = s.issue(created.issue_id).await?;
     ensure!(issue.count == 4 && issue.user_count == 3);
@@ -609,8 +614,8 @@ async fn duplicate_event_changes_nothing(ctx: Ctx) -> Result<()> {
     let s = &ctx.store;
     let p = project(s).await?;
     let mut e = event(p, "boom", 0);
-    e.tags = vec![("browser".into(), "firefox".into())];
-    e.user_key = Some("id:1".into());
+    e.fields.tags = vec![("browser".into(), "firefox".into())];
+    e.fields.user_key = Some("id:1".into());
     let first = insert_one(s, e.clone()).await?;
     let before = (s.counts(None).await?, s.issue(first.issue_id).await?);
     let facets_before = s.issue_tag_facets(first.issue_id, 10).await?;
@@ -619,7 +624,7 @@ async fn duplicate_event_changes_nothing(ctx: Ctx) -> Result<()> {
     // Same id again, even with another hash and later timestamp: a duplicate.
     let mut again = e.clone();
     again.grouping = grouping("something else");
-    again.timestamp_ms += 1_000_000;
+    again.fields.timestamp_ms += 1_000_000;
     let out = insert_one(s, again).await?;
     ensure!(out.duplicate && !out.new_issue && !out.regression);
     ensure!(out.issue_id == first.issue_id);
@@ -681,7 +686,7 @@ async fn resolve_then_event_is_regression(ctx: Ctx) -> Result<()> {
         kinds == [Trigger::NewIssue, Trigger::Regression],
         "{kinds:?}"
     );
-    ensure!(outbox[1].event_id == regress.event_id && outbox[1].issue_id == id);
+    ensure!(outbox[1].event_id == regress.fields.event_id && outbox[1].issue_id == id);
 
     // Still open: further events are no regression.
     ensure!(!insert_one(s, event(p, "boom", 3_000)).await?.regression);
@@ -731,13 +736,13 @@ async fn list_issues_filters_sorts_and_pages(ctx: Ctx) -> Result<()> {
         let mut batch = Vec::new();
         for n in 0..=k {
             let mut e = event(p, &label, k * 60_000 - n);
-            e.user_key = Some(format!("u{}", n % (k % 4 + 1)));
-            e.release = Some(if k % 2 == 0 { "even" } else { "odd" }.to_owned());
-            e.environment = Some(if k < 5 { "staging" } else { "production" }.to_owned());
-            e.tags = vec![("shard".into(), format!("s{}", k % 3))];
+            e.fields.user_key = Some(format!("u{}", n % (k % 4 + 1)));
+            e.fields.release = Some(if k % 2 == 0 { "even" } else { "odd" }.to_owned());
+            e.fields.environment = Some(if k < 5 { "staging" } else { "production" }.to_owned());
+            e.fields.tags = vec![("shard".into(), format!("s{}", k % 3))];
             if k == 7 {
-                e.level = Level::Warning;
-                e.culprit = Some("Payments.Charge".into());
+                e.fields.level = Level::Warning;
+                e.fields.culprit = Some("Payments.Charge".into());
             }
             batch.push(e);
         }
@@ -863,8 +868,8 @@ async fn concurrent_first_events_make_one_issue(ctx: Ctx) -> Result<()> {
                 let batch: Vec<NewEvent> = (0..10)
                     .map(|n| {
                         let mut e = event(p, "race", t * 1000 + round * 100 + n);
-                        e.user_key = Some(format!("user{}", n % 5));
-                        e.tags = vec![("task".into(), format!("t{t}"))];
+                        e.fields.user_key = Some(format!("user{}", n % 5));
+                        e.fields.tags = vec![("task".into(), format!("t{t}"))];
                         e
                     })
                     .collect();
@@ -920,9 +925,9 @@ async fn events_read_back_with_payload(ctx: Ctx) -> Result<()> {
     });
     let mut e = event(p, "boom", 0);
     e.payload = encode_payload(&payload);
-    e.release = Some("2.0".into());
-    e.environment = Some("prod".into());
-    e.user_key = Some("email:a@example.com".into());
+    e.fields.release = Some("2.0".into());
+    e.fields.environment = Some("prod".into());
+    e.fields.user_key = Some("email:a@example.com".into());
     ensure!(
         e.payload.len() < 1000,
         "payload not compressed: {}",
@@ -931,12 +936,14 @@ async fn events_read_back_with_payload(ctx: Ctx) -> Result<()> {
     ensure!(decode_payload(&e.payload)? == payload);
     let out = insert_one(s, e.clone()).await?;
 
-    let stored = s.event(p, &e.event_id).await?;
+    let stored = s.event(p, &e.fields.event_id).await?;
     ensure!(stored.payload == payload);
-    ensure!(stored.summary.event_id == e.event_id && stored.summary.issue_id == out.issue_id);
     ensure!(
-        stored.summary.timestamp_ms == e.timestamp_ms
-            && stored.summary.received_ms == e.received_ms
+        stored.summary.event_id == e.fields.event_id && stored.summary.issue_id == out.issue_id
+    );
+    ensure!(
+        stored.summary.timestamp_ms == e.fields.timestamp_ms
+            && stored.summary.received_ms == e.fields.received_ms
     );
     ensure!(stored.summary.level == "error" && stored.summary.platform == "python");
     ensure!(
@@ -947,7 +954,7 @@ async fn events_read_back_with_payload(ctx: Ctx) -> Result<()> {
     ensure!(stored.grouping_version == "v1" && stored.grouping_kind == "message");
     ensure!(stored.grouping_hash == e.grouping.hash && stored.grouping_values == e.grouping.values);
     ensure!(matches!(
-        s.event(p + 1, &e.event_id).await,
+        s.event(p + 1, &e.fields.event_id).await,
         Err(StoreError::NotFound)
     ));
     ensure!(matches!(
@@ -956,10 +963,10 @@ async fn events_read_back_with_payload(ctx: Ctx) -> Result<()> {
     ));
 
     // Seven more events of the issue; list them newest first, 3 per page.
-    let mut all = vec![e.event_id];
+    let mut all = vec![e.fields.event_id];
     for n in 1..8 {
         let e = event(p, "boom", n);
-        all.push(e.event_id);
+        all.push(e.fields.event_id);
         insert_one(s, e).await?;
     }
     let latest = s.latest_event(out.issue_id).await?;
@@ -995,7 +1002,7 @@ async fn facets_and_hourly_counts(ctx: Ctx) -> Result<()> {
     let mut batch = Vec::new();
     for n in 0..6_i64 {
         let mut e = event(p, "boom", n * HOUR_MS / 2);
-        e.tags = vec![
+        e.fields.tags = vec![
             (
                 "browser".into(),
                 if n < 4 { "firefox" } else { "chrome" }.into(),
@@ -1004,8 +1011,8 @@ async fn facets_and_hourly_counts(ctx: Ctx) -> Result<()> {
             // A repeated key counts once per event, first value wins.
             ("browser".into(), "ignored".into()),
         ];
-        e.release = Some("1.0".into());
-        e.environment = Some(if n % 2 == 0 { "prod" } else { "dev" }.into());
+        e.fields.release = Some("1.0".into());
+        e.fields.environment = Some(if n % 2 == 0 { "prod" } else { "dev" }.into());
         batch.push(e);
     }
     let id = s.insert_events(&batch).await?[0].issue_id;

@@ -185,13 +185,13 @@ async fn releases_and_their_numbers(ctx: Ctx) -> Result<()> {
 
     // Numbers come from the events' release tags.
     let mut first = event(p, "boom", 0);
-    first.release = Some("1.0".into());
+    first.fields.release = Some("1.0".into());
     insert_one(s, first).await?;
     let mut second = event(p, "boom", 1000);
-    second.release = Some("2.0".into());
+    second.fields.release = Some("2.0".into());
     insert_one(s, second).await?;
     let mut other = event(p, "other", 2000);
-    other.release = Some("2.0".into());
+    other.fields.release = Some("2.0".into());
     let issue = insert_one(s, other).await?.issue_id;
     let stats = s.release_stats(p, &["1.0", "2.0"]).await?;
     ensure!(

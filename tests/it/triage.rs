@@ -76,17 +76,20 @@ async fn status_of(s: &Store, issue_id: i64) -> Result<IssueStatus> {
 }
 
 fn with_release(mut e: NewEvent, release: &str) -> NewEvent {
-    e.release = Some(release.to_owned());
+    e.fields.release = Some(release.to_owned());
     e
 }
 
 fn with_user(mut e: NewEvent, user: &str) -> NewEvent {
-    e.user_key = Some(user.to_owned());
+    e.fields.user_key = Some(user.to_owned());
     e
 }
 
 async fn issue_of(s: &Store, e: &NewEvent) -> Result<i64> {
-    Ok(s.event(e.project_id, &e.event_id).await?.summary.issue_id)
+    Ok(s.event(e.project_id, &e.fields.event_id)
+        .await?
+        .summary
+        .issue_id)
 }
 
 async fn kinds(s: &Store, issue_id: i64) -> Result<Vec<String>> {
@@ -274,7 +277,7 @@ async fn merge_and_unmerge_move_events_and_counts(ctx: Ctx) -> Result<()> {
     // Tags are in the payload too, as ingestion stores them: unmerge reads them there.
     let tagged = |label: &str, at: i64, user: &str, browser: &str| {
         let mut e = with_user(event(p, label, at), user);
-        e.tags = vec![("browser".into(), browser.into())];
+        e.fields.tags = vec![("browser".into(), browser.into())];
         e.payload = errata_server::store::encode_payload(
             &json!({"message": label, "tags": [["browser", browser]]}),
         );

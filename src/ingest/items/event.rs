@@ -72,7 +72,7 @@ async fn store_event(cx: &ItemContext<'_>, item: &Item) -> Result<Outcome, Inges
         metrics::counter!("errata_events_discarded_total").increment(1);
         return Ok(Outcome::Dropped(DISCARDED));
     }
-    let event_id = event.event_id;
+    let event_id = event.fields.event_id;
     match cx.app.writer.submit(event).await {
         Ok(_) => Ok(Outcome::Accepted {
             event_id: Some(event_id),
@@ -165,18 +165,8 @@ fn prepare(n: normalize::Normalized, project_id: i64) -> NewEvent {
 pub fn new_event(project_id: i64, n: normalize::Normalized, grouping: Grouping) -> NewEvent {
     NewEvent {
         project_id,
-        event_id: n.event_id,
-        timestamp_ms: n.timestamp_ms,
-        received_ms: n.received_ms,
-        level: n.level,
-        platform: n.platform,
-        title: n.title,
-        culprit: n.culprit,
-        release: n.release,
-        environment: n.environment,
-        user_key: n.user_key,
-        tags: n.tags,
         payload: encode_payload(&n.event),
+        fields: n.fields,
         grouping,
     }
 }

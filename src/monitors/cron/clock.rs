@@ -180,7 +180,7 @@ async fn mark_timeout(store: &Store, checkin_id: i64, now: i64) -> Result<bool, 
         return Ok(false);
     };
     let Some(mut env) = tx
-        .lock_environment_by_id(seen.monitor_environment_id)
+        .lock_environment_by_id(seen.fields.monitor_environment_id)
         .await?
     else {
         return Ok(false);
@@ -189,7 +189,8 @@ async fn mark_timeout(store: &Store, checkin_id: i64, now: i64) -> Result<bool, 
     let Some(c) = tx.checkin(checkin_id).await? else {
         return Ok(false);
     };
-    let due = c.status == CheckInStatus::InProgress && c.timeout_at_ms.is_some_and(|t| t <= now);
+    let due = c.fields.status == CheckInStatus::InProgress
+        && c.fields.timeout_at_ms.is_some_and(|t| t <= now);
     let monitor = tx.monitor(env.monitor_id, false).await?;
     if !due || monitor.is_paused {
         return Ok(false);
@@ -198,7 +199,7 @@ async fn mark_timeout(store: &Store, checkin_id: i64, now: i64) -> Result<bool, 
         status: CheckInStatus::Timeout,
         updated_ms: now,
         duration_ms: None,
-        timeout_at_ms: c.timeout_at_ms,
+        timeout_at_ms: c.fields.timeout_at_ms,
         release: None,
     };
     if !tx.update_running_checkin(c.id, &change).await? {
@@ -207,10 +208,10 @@ async fn mark_timeout(store: &Store, checkin_id: i64, now: i64) -> Result<bool, 
     count(CheckInStatus::Timeout);
     let result = JobResult {
         checkin_id: c.id,
-        guid: &c.guid,
+        guid: &c.fields.guid,
         status: CheckInStatus::Timeout,
-        started_ms: c.started_ms,
-        release: c.release.as_deref(),
+        started_ms: c.fields.started_ms,
+        release: c.fields.release.as_deref(),
         reason: None,
     };
     settle(&mut tx, &monitor, &mut env, &result, now).await?;

@@ -118,13 +118,14 @@ mod tests {
         };
         let e = failure_event(&f);
         assert_eq!(
-            e.title,
+            e.fields.title,
             "Cron monitor nightly-backup (production) missed its check-in due 02:00 UTC"
         );
-        assert_eq!(e.level.as_str(), "error");
-        assert_eq!(e.environment.as_deref(), Some("production"));
+        assert_eq!(e.fields.level.as_str(), "error");
+        assert_eq!(e.fields.environment.as_deref(), Some("production"));
         assert_eq!(e.grouping.kind, "monitor");
         assert!(e
+            .fields
             .tags
             .contains(&("monitor.slug".into(), "nightly-backup".into())));
         let other = failure_event(&Failure {
@@ -136,7 +137,7 @@ mod tests {
             other.grouping.hash, e.grouping.hash,
             "one issue per environment"
         );
-        assert_ne!(other.event_id, e.event_id);
+        assert_ne!(other.fields.event_id, e.fields.event_id);
         let staging = grouping(7, "staging");
         assert_ne!(staging.hash, e.grouping.hash);
         let client_like = grouping::hash("fingerprint", &e.grouping.values);

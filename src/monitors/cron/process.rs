@@ -115,7 +115,9 @@ pub async fn record(
     };
     let runtime_ms = monitor.config.max_runtime.saturating_mul(MINUTE_MS);
     let recorded = match existing {
-        Some(c) if c.status.is_final() => Recorded::AlreadyFinished { guid: c.guid },
+        Some(c) if c.fields.status.is_final() => Recorded::AlreadyFinished {
+            guid: c.fields.guid,
+        },
         Some(c) if checkin.status == CheckInStatus::InProgress => {
             let change = CheckInChange {
                 status: CheckInStatus::InProgress,
@@ -126,14 +128,14 @@ pub async fn record(
             };
             tx.update_running_checkin(c.id, &change).await?;
             Recorded::Stored {
-                guid: c.guid,
+                guid: c.fields.guid,
                 monitor_id: monitor.id,
             }
         }
         Some(c) => {
             let duration = checkin
                 .duration_ms
-                .unwrap_or(now.saturating_sub(c.started_ms))
+                .unwrap_or(now.saturating_sub(c.fields.started_ms))
                 .max(0);
             let change = CheckInChange {
                 status: checkin.status,
@@ -146,16 +148,16 @@ pub async fn record(
                 count(checkin.status);
                 let result = JobResult {
                     checkin_id: c.id,
-                    guid: &c.guid,
+                    guid: &c.fields.guid,
                     status: checkin.status,
-                    started_ms: c.started_ms,
-                    release: checkin.release.as_deref().or(c.release.as_deref()),
+                    started_ms: c.fields.started_ms,
+                    release: checkin.release.as_deref().or(c.fields.release.as_deref()),
                     reason: None,
                 };
                 settle(&mut tx, &monitor, &mut env, &result, now).await?;
             }
             Recorded::Stored {
-                guid: c.guid,
+                guid: c.fields.guid,
                 monitor_id: monitor.id,
             }
         }

@@ -279,7 +279,7 @@ async fn warn_certificate(
     }
     let message = super::notice::certificate_sentence(&check.config.url, cert.not_after_ms, now);
     let event = certificate_event(check, cert, &message, now);
-    let event_id = event.event_id.simple().to_string();
+    let event_id = event.fields.event_id.simple().to_string();
     let recorded = tx.record_event(event, now).await?;
     tx.warn_certificate(&seen, recorded.issue_id, &event_id, now)
         .await?;

@@ -24,7 +24,7 @@ use super::conditions::{self, Reopened};
 use super::input::{event_tags, Encoded, NewEvent};
 use super::pg;
 use crate::clock::HOUR_MS;
-use crate::store::db::{chunk_sizes, chunks, placeholders, values_list, Arg, Executor, IdRow};
+use crate::store::db::{chunk_sizes, chunks, placeholders, values_list, Arg, Executor};
 use crate::store::outbox::insert_outbox;
 use crate::store::{Backend, IssueStatus, StoreError};
 use crate::triage::Reopen;
@@ -53,13 +53,13 @@ impl<'a> Facts<'a> {
             issue_id,
             project_id: e.project_id,
             event_id,
-            timestamp_ms: e.timestamp_ms,
-            title: &e.title,
-            culprit: e.culprit.as_deref(),
-            level: e.level.as_str(),
-            release: e.release.as_deref(),
-            environment: e.environment.as_deref(),
-            user_key: e.user_key.as_deref(),
+            timestamp_ms: e.fields.timestamp_ms,
+            title: &e.fields.title,
+            culprit: e.fields.culprit.as_deref(),
+            level: e.fields.level.as_str(),
+            release: e.fields.release.as_deref(),
+            environment: e.fields.environment.as_deref(),
+            user_key: e.fields.user_key.as_deref(),
             tags: event_tags(e).into_iter().collect(),
         }
     }
@@ -501,8 +501,8 @@ async fn insert_users(
         for &(issue_id, user) in chunk {
             args.extend([issue_id.into(), user.into()]);
         }
-        for row in tx.fetch_all::<IdRow>(&sql, args).await? {
-            *added.entry(row.id).or_default() += 1;
+        for issue_id in tx.fetch_ids(&sql, args).await? {
+            *added.entry(issue_id).or_default() += 1;
         }
     }
     Ok(added)

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::grouping::Grouping;
-use crate::protocol::{EventId, Level};
+use crate::normalize::EventFields;
 use crate::store::StoreError;
 
 /// Longest tag key / value (bytes) kept in `issue_tags`; longer pairs are skipped there (the
@@ -18,28 +18,9 @@ const MAX_TAG_VALUE: usize = 1000;
 pub struct NewEvent {
     /// Owning project.
     pub project_id: i64,
-    /// Event id; `(project_id, event_id)` is unique, a repeat is a duplicate.
-    pub event_id: EventId,
-    /// Event time, epoch ms.
-    pub timestamp_ms: i64,
-    /// Receive time, epoch ms.
-    pub received_ms: i64,
-    /// Severity.
-    pub level: Level,
-    /// Platform name.
-    pub platform: String,
-    /// Display title.
-    pub title: String,
-    /// Culprit, if any.
-    pub culprit: Option<String>,
-    /// Release, if any.
-    pub release: Option<String>,
-    /// Environment, if any.
-    pub environment: Option<String>,
-    /// Distinct-user identity, if any.
-    pub user_key: Option<String>,
-    /// Normalized tags.
-    pub tags: Vec<(String, String)>,
+    /// What normalization derived; `(project_id, fields.event_id)` is unique, a repeat is a
+    /// duplicate.
+    pub fields: EventFields,
     /// The grouping result that decides the issue.
     pub grouping: Grouping,
     /// The normalized event JSON, encoded by [`encode_payload`](crate::store::encode_payload).
@@ -98,10 +79,10 @@ impl Encoded {
 /// repeated key wins), overridden by the event's own `level`, `release` and `environment`.
 pub(super) fn event_tags(e: &NewEvent) -> BTreeMap<&str, &str> {
     tag_pairs(
-        e.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        e.level.as_str(),
-        e.release.as_deref(),
-        e.environment.as_deref(),
+        e.fields.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        e.fields.level.as_str(),
+        e.fields.release.as_deref(),
+        e.fields.environment.as_deref(),
     )
 }
 

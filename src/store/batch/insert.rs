@@ -60,7 +60,7 @@ pub(in crate::store) async fn insert_batch(
     aggregates: Aggregates,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let n = events.len();
-    let ids: Vec<String> = events.iter().map(|e| e.event_id.simple()).collect();
+    let ids: Vec<String> = events.iter().map(|e| e.fields.event_id.simple()).collect();
 
     // Repeats inside the batch are duplicates of their first occurrence.
     let mut first_index: HashMap<(i64, &str), usize> = HashMap::with_capacity(n);
@@ -221,7 +221,7 @@ pub(in crate::store) async fn insert_batch(
             let issue_id = stored_issue[i];
             let first = inserted[i] && first_of.get(&issue_id) == Some(&i);
             InsertOutcome {
-                event_id: e.event_id,
+                event_id: e.fields.event_id,
                 issue_id,
                 duplicate: !inserted[i],
                 new_issue: first && created.contains(&issue_id),
@@ -252,10 +252,10 @@ async fn find_or_create_issue(
             ISSUE_INSERT,
             vec![
                 e.project_id.into(),
-                e.title.as_str().into(),
-                e.culprit.as_deref().into(),
-                e.level.as_str().into(),
-                e.timestamp_ms.into(),
+                e.fields.title.as_str().into(),
+                e.fields.culprit.as_deref().into(),
+                e.fields.level.as_str().into(),
+                e.fields.timestamp_ms.into(),
                 e.grouping.kind.as_str().into(),
                 e.grouping.hash.as_str().into(),
                 now.into(),
@@ -297,15 +297,15 @@ fn push_event_args<'a>(
         e.project_id.into(),
         id.into(),
         issue_id.into(),
-        e.timestamp_ms.into(),
-        e.received_ms.into(),
-        e.level.as_str().into(),
-        e.platform.as_str().into(),
-        e.title.as_str().into(),
-        e.culprit.as_deref().into(),
-        e.release.as_deref().into(),
-        e.environment.as_deref().into(),
-        e.user_key.as_deref().into(),
+        e.fields.timestamp_ms.into(),
+        e.fields.received_ms.into(),
+        e.fields.level.as_str().into(),
+        e.fields.platform.as_str().into(),
+        e.fields.title.as_str().into(),
+        e.fields.culprit.as_deref().into(),
+        e.fields.release.as_deref().into(),
+        e.fields.environment.as_deref().into(),
+        e.fields.user_key.as_deref().into(),
         e.grouping.version.into(),
         e.grouping.kind.as_str().into(),
         e.grouping.hash.as_str().into(),

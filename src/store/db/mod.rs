@@ -32,12 +32,31 @@ pub(super) use pool::{db_error, Pool, Tx};
 /// name, `#[derive(FromRow)]`, `#[sqlx(flatten)]` allowed) and from the SQLite writer's
 /// rusqlite rows (by position: fields in the order of the statement's select list, a
 /// flattened row's columns where it stands).
+///
+/// An optional `try_into |r| { … }` clause after the struct declares the row's conversion
+/// into its domain type (`impl TryFrom<Row> for Target` with [`StoreError`]): `let` bindings,
+/// then `Ok(Target { … })`, where a field given by name alone (`slug,`) is the row's field
+/// of that name (`r.slug`) and any other is `name: expression`. A row states its columns
+/// once and its mapping once, instead of an impl header and a copy of every plain field.
 macro_rules! row {
+    // A field of a `try_into` clause: the row's own field, or the given expression.
+    (@field $r:ident $out:ident) => {
+        $r.$out
+    };
+    (@field $r:ident $out:ident $value:expr) => {
+        $value
+    };
     (
         $(#[$attr:meta])*
         $vis:vis struct $name:ident {
             $($(#[$field_attr:meta])* $field_vis:vis $field:ident: $ty:ty),* $(,)?
         }
+        $(
+            try_into |$r:ident| {
+                $(let $var:ident $(: $var_ty:ty)? = $value:expr;)*
+                Ok($target:ident { $($out:ident $(: $out_value:expr)?),* $(,)? })
+            }
+        )?
     ) => {
         $(#[$attr])*
         #[derive(Debug, sqlx::FromRow)]
@@ -55,6 +74,19 @@ macro_rules! row {
                 })
             }
         }
+
+        $(
+            impl TryFrom<$name> for $target {
+                type Error = $crate::store::StoreError;
+
+                fn try_from($r: $name) -> Result<Self, $crate::store::StoreError> {
+                    $(let $var $(: $var_ty)? = $value;)*
+                    Ok($target {
+                        $($out: row!(@field $r $out $($out_value)?)),*
+                    })
+                }
+            }
+        )?
     };
 }
 
@@ -144,6 +176,13 @@ pub(super) trait Executor {
         self.fetch_optional(sql, args)
             .await?
             .ok_or(StoreError::NotFound)
+    }
+
+    /// The `id` column of every row the statement returns, for statements selecting one
+    /// `bigint` column `as id` (see [`IdRow`]).
+    async fn fetch_ids(&mut self, sql: &str, args: Vec<Arg<'_>>) -> Result<Vec<i64>, StoreError> {
+        let rows = self.fetch_all::<IdRow>(sql, args).await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
     /// Runs a statement on one row by its key (an update, a delete): [`StoreError::NotFound`]

@@ -69,16 +69,14 @@ row! {
 impl Store {
     /// Channels with deliveries due at `now` and not leased.
     pub async fn due_channels(&self, now: i64) -> Result<Vec<i64>, StoreError> {
-        let rows = self
-            .db()
-            .fetch_all::<IdRow>(
+        self.db()
+            .fetch_ids(
                 "select distinct channel_id as id from notification_deliveries \
                  where state = 'pending' and next_attempt_ms <= $1 \
                  and (claimed_until_ms is null or claimed_until_ms <= $1) order by 1",
                 vec![now.into()],
             )
-            .await?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
+            .await
     }
 
     /// Claims what one channel should send now, applying storm control (see

@@ -136,32 +136,19 @@ row! {
         assignee_email: Option<String>,
         status_details: Option<String>,
     }
-}
 
-impl TryFrom<IssueRow> for Issue {
-    type Error = StoreError;
-
-    fn try_from(r: IssueRow) -> Result<Self, StoreError> {
-        let environments = serde_json::from_str(&r.environments).map_err(|e| {
-            StoreError::Other(format!("corrupt environments of issue {}: {e}", r.issue_id))
-        })?;
+    try_into |r| {
         Ok(Issue {
             id: r.issue_id,
-            project_id: r.project_id,
-            title: r.title,
-            culprit: r.culprit,
-            level: r.level,
+            project_id, title, culprit, level,
             status: IssueStatus::parse(&r.status)?,
-            is_regression: r.is_regression,
-            first_seen_ms: r.first_seen_ms,
-            last_seen_ms: r.last_seen_ms,
+            is_regression, first_seen_ms, last_seen_ms,
             count: r.event_count,
-            user_count: r.user_count,
-            last_release: r.last_release,
-            environments,
-            fingerprint: r.fingerprint,
-            grouping_kind: r.grouping_kind,
-            resolved_ms: r.resolved_ms,
+            user_count, last_release,
+            environments: serde_json::from_str(&r.environments).map_err(|e| {
+                StoreError::Other(format!("corrupt environments of issue {}: {e}", r.issue_id))
+            })?,
+            fingerprint, grouping_kind, resolved_ms,
             assignee: match (r.assignee_id, r.assignee_email) {
                 (Some(id), Some(email)) => Some(Assignee { id, email }),
                 _ => None,

@@ -502,8 +502,7 @@ impl Store {
     }
 
     async fn pks(&self, sql: &str, args: Vec<Arg<'_>>) -> Result<Vec<i64>, StoreError> {
-        let rows = self.db().fetch_all::<IdRow>(sql, args).await?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
+        self.db().fetch_ids(sql, args).await
     }
 }
 

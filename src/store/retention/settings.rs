@@ -5,45 +5,24 @@
 use crate::store::db::Executor;
 use crate::store::{Store, StoreError};
 
-/// A project's lifecycle settings; `None` means the configuration's value (or no limit).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ProjectLimits {
-    /// The project.
-    pub project_id: i64,
-    /// Its name.
-    pub name: String,
-    /// Days an event is kept after it was received.
-    pub retention_days: Option<i64>,
-    /// Most events kept per issue.
-    pub max_events_per_issue: Option<i64>,
-    /// Most events accepted per minute (per server, see `src/retention/quota.rs`).
-    pub rate_limit_per_minute: Option<i64>,
-    /// When its deletion started (epoch ms); such a project takes no events and is finished
-    /// off by the next retention pass.
-    pub deleted_ms: Option<i64>,
-}
-
 row! {
-    struct LimitsRow {
-        project_id: i64,
-        name: String,
-        retention_days: Option<i64>,
-        max_events_per_issue: Option<i64>,
-        rate_limit_per_minute: Option<i64>,
-        deleted_ms: Option<i64>,
-    }
-}
-
-impl From<LimitsRow> for ProjectLimits {
-    fn from(r: LimitsRow) -> Self {
-        ProjectLimits {
-            project_id: r.project_id,
-            name: r.name,
-            retention_days: r.retention_days,
-            max_events_per_issue: r.max_events_per_issue,
-            rate_limit_per_minute: r.rate_limit_per_minute,
-            deleted_ms: r.deleted_ms,
-        }
+    /// A project's lifecycle settings; `None` means the configuration's value (or no limit).
+    /// Read straight from `projects` (it is its own row type: the columns are the fields).
+    #[derive(Clone, PartialEq, Eq, serde::Serialize)]
+    pub struct ProjectLimits {
+        /// The project.
+        pub project_id: i64,
+        /// Its name.
+        pub name: String,
+        /// Days an event is kept after it was received.
+        pub retention_days: Option<i64>,
+        /// Most events kept per issue.
+        pub max_events_per_issue: Option<i64>,
+        /// Most events accepted per minute (per server, see `src/retention/quota.rs`).
+        pub rate_limit_per_minute: Option<i64>,
+        /// When its deletion started (epoch ms); such a project takes no events and is
+        /// finished off by the next retention pass.
+        pub deleted_ms: Option<i64>,
     }
 }
 
@@ -75,18 +54,13 @@ impl Store {
     /// The settings of every project, deleted ones included, by id.
     pub async fn project_limits(&self) -> Result<Vec<ProjectLimits>, StoreError> {
         let sql = format!("{LIMITS_SELECT} order by project_id");
-        let rows = self.db().fetch_all::<LimitsRow>(&sql, vec![]).await?;
-        Ok(rows.into_iter().map(ProjectLimits::from).collect())
+        self.db().fetch_all(&sql, vec![]).await
     }
 
     /// The settings of one project. Errors: [`StoreError::NotFound`].
     pub async fn project_limit(&self, project_id: i64) -> Result<ProjectLimits, StoreError> {
         let sql = format!("{LIMITS_SELECT} where project_id = $1");
-        Ok(self
-            .db()
-            .fetch_one::<LimitsRow>(&sql, vec![project_id.into()])
-            .await?
-            .into())
+        self.db().fetch_one(&sql, vec![project_id.into()]).await
     }
 
     /// Sets one setting of a project (`None`: back to the configuration's value). Values are

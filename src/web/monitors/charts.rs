@@ -29,8 +29,8 @@ pub fn strip(checkins: &[&StoredCheckIn]) -> Svg {
             "<rect class=\"ci {status}\" x=\"{:.1}\" y=\"0\" width=\"{cell}\" height=\"{h}\" \
              rx=\"1.5\"><title>{status} {}</title></rect>",
             (offset + i) as f64 * (cell + gap),
-            rfc3339_ms(c.started_ms),
-            status = c.status.as_str(),
+            rfc3339_ms(c.fields.started_ms),
+            status = c.fields.status.as_str(),
         );
     }
     s.push_str("</svg>");
@@ -53,7 +53,7 @@ pub fn durations(checkins: &[StoredCheckIn]) -> Svg {
     let (w, h, top, bottom) = (600.0, 160.0, 16.0, 18.0);
     let max = checkins
         .iter()
-        .filter_map(|c| c.duration_ms)
+        .filter_map(|c| c.fields.duration_ms)
         .max()
         .unwrap_or(0);
     let scale = max.max(1) as f64;
@@ -67,11 +67,11 @@ pub fn durations(checkins: &[StoredCheckIn]) -> Svg {
         seconds_text(max)
     );
     for (i, c) in checkins.iter().rev().enumerate() {
-        let bh = match c.duration_ms {
+        let bh = match c.fields.duration_ms {
             Some(d) if d > 0 => (d as f64 / scale * plot).max(2.0),
             _ => 2.0,
         };
-        let label = match c.duration_ms {
+        let label = match c.fields.duration_ms {
             Some(d) => seconds_text(d),
             None => "no duration".to_owned(),
         };
@@ -83,12 +83,15 @@ pub fn durations(checkins: &[StoredCheckIn]) -> Svg {
             top + plot - bh,
             (bw - 2.0).max(1.0),
             bh,
-            rfc3339_ms(c.started_ms),
-            status = c.status.as_str(),
+            rfc3339_ms(c.fields.started_ms),
+            status = c.fields.status.as_str(),
         );
     }
     let (first, last) = match (checkins.last(), checkins.first()) {
-        (Some(a), Some(b)) => (rfc3339_ms(a.started_ms), rfc3339_ms(b.started_ms)),
+        (Some(a), Some(b)) => (
+            rfc3339_ms(a.fields.started_ms),
+            rfc3339_ms(b.fields.started_ms),
+        ),
         _ => (String::new(), String::new()),
     };
     let _ = write!(
@@ -112,18 +115,20 @@ mod tests {
     fn checkin(status: CheckInStatus, duration_ms: Option<i64>) -> StoredCheckIn {
         StoredCheckIn {
             id: 1,
-            guid: "g".into(),
-            monitor_id: 1,
-            monitor_environment_id: 1,
+            fields: crate::store::CheckInFields {
+                guid: "g".into(),
+                monitor_id: 1,
+                monitor_environment_id: 1,
+                status,
+                started_ms: 0,
+                updated_ms: 0,
+                duration_ms,
+                timeout_at_ms: None,
+                expected_ms: None,
+                release: Some("<img src=x>".into()),
+                trace_id: None,
+            },
             environment: "<script>".into(),
-            status,
-            started_ms: 0,
-            updated_ms: 0,
-            duration_ms,
-            timeout_at_ms: None,
-            expected_ms: None,
-            release: Some("<img src=x>".into()),
-            trace_id: None,
             event_id: None,
         }
     }

@@ -128,8 +128,10 @@ async fn list(
         .iter()
         .map(|m| {
             let own: Vec<_> = envs.iter().filter(|e| e.monitor_id == m.id).collect();
-            let latest: Vec<&StoredCheckIn> =
-                recent.iter().filter(|c| c.monitor_id == m.id).collect();
+            let latest: Vec<&StoredCheckIn> = recent
+                .iter()
+                .filter(|c| c.fields.monitor_id == m.id)
+                .collect();
             MonitorCard {
                 id: m.id,
                 name: m.name.clone(),
@@ -329,16 +331,16 @@ async fn show(
         .checkins
         .iter()
         .map(|c| CheckInView {
-            id: c.guid.clone(),
-            status: c.status.as_str(),
-            started: when(c.started_ms, now),
-            duration: c.duration_ms.map(charts::seconds_text),
+            id: c.fields.guid.clone(),
+            status: c.fields.status.as_str(),
+            started: when(c.fields.started_ms, now),
+            duration: c.fields.duration_ms.map(charts::seconds_text),
             environment: c.environment.clone(),
-            release: c.release.clone(),
+            release: c.fields.release.clone(),
             issue_url: c
                 .event_id
                 .as_ref()
-                .and_then(|e| Some((e, issue_of.get(&c.monitor_environment_id)?)))
+                .and_then(|e| Some((e, issue_of.get(&c.fields.monitor_environment_id)?)))
                 .map(|(e, issue)| format!("/issues/{issue}?event={e}")),
         })
         .collect();
