@@ -3,6 +3,10 @@
 address doing one kind of harm until SIGTERM, plus a /healthz probe from another address.
 Writes a JSON report: answers by status, connections reset, /healthz latency.
 
+The probe runs in a process of its own, as an orchestrator's would: in the attackers' event
+loop, which 2,000 senders of large events keep busy, it measured that loop's backlog. Against
+the same release server at the same time: p50 3.3 s there, 2.9 ms from a process of its own.
+
 Kinds:
   slowloris        POST /api/P/envelope/ without a key, Content-Length 100000, one byte
                    every --every seconds (the issue's attack); when answered or cut off,
@@ -20,7 +24,9 @@ it gzip bombs are sent instead, which the report says).
 import argparse
 import asyncio
 import json
+import multiprocessing
 import signal
+import socket
 import time
 import uuid
 import zlib
@@ -65,8 +71,6 @@ class Stats:
         self.statuses = {}
         self.resets = 0
         self.connections = 0
-        self.probes = []
-        self.probe_errors = 0
 
     def answer(self, head):
         parts = head.split(b" ", 2)
@@ -148,24 +152,33 @@ async def sender(args, stats, make_request, stop):
             writer.close()
 
 
-async def probe(args, stats, stop):
-    """GET /healthz every --probe-every s from another address; records latency."""
+def probe(host, port, local, every, stop, results):
+    """GET /healthz every `every` s from address `local` on a new connection each time, until
+    `stop` is set; sends (latencies in ms, errors) to `results`. Blocking sockets, in a
+    process of its own (see the module's doc), which the attackers' process stops."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    latencies, errors = [], 0
     while not stop.is_set():
         started = time.monotonic()
         try:
-            reader, writer = await asyncio.open_connection(
-                args.host, args.port, local_addr=(args.probe_local, 0))
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-            await writer.drain()
-            status = await asyncio.wait_for(read_answer(reader), 30)
-            writer.close()
-            if b" 200 " in status:
-                stats.probes.append((time.monotonic() - started) * 1000)
+            with socket.create_connection((host, port), timeout=30,
+                                          source_address=(local, 0)) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+            if b" 200 " in answer.split(b"\r\n", 1)[0]:
+                latencies.append((time.monotonic() - started) * 1000)
             else:
-                stats.probe_errors += 1
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
-            stats.probe_errors += 1
-        await asyncio.sleep(args.probe_every)
+                errors += 1
+        except OSError:
+            errors += 1
+        stop.wait(every)
+    results.send((latencies, errors))
 
 
 def request(args, body, key, extra=""):
@@ -174,7 +187,7 @@ def request(args, body, key, extra=""):
             % (args.project, auth, extra, len(body))).encode() + body
 
 
-async def main():
+def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default="127.0.0.1")
@@ -194,6 +207,36 @@ async def main():
     p.add_argument("--ready", help="file written once every attacker has started")
     args = p.parse_args()
 
+    # The probe's process is started first, before any attacker, and stopped last.
+    spawn = multiprocessing.get_context("spawn")
+    probe_stop = spawn.Event()
+    probe_results, probe_sends = spawn.Pipe(duplex=False)
+    prober = spawn.Process(target=probe, daemon=True,
+                           args=(args.host, args.port, args.probe_local, args.probe_every,
+                                 probe_stop, probe_sends))
+    prober.start()
+    stats, coding = asyncio.run(attack(args))
+    probe_stop.set()
+    probes, probe_errors = probe_results.recv() if probe_results.poll(60) else ([], 0)
+    prober.join(10)
+
+    probes = sorted(probes)
+    def q(f):
+        return round(probes[min(len(probes) - 1, int(f * len(probes)))], 1) if probes else None
+    json.dump({
+        "kind": args.kind,
+        "connections": args.connections,
+        "connections_opened": stats.connections,
+        "answers": stats.statuses,
+        "cut_off_or_reset": stats.resets,
+        "bomb_coding": coding,
+        "healthz": {"probes": len(probes), "errors": probe_errors, "p50_ms": q(0.5),
+                    "p99_ms": q(0.99), "max_ms": round(probes[-1], 1) if probes else None},
+    }, open(args.report, "w"), indent=2)
+
+
+async def attack(args):
+    """Runs the attackers until SIGTERM or SIGINT; returns their Stats and the bombs' coding."""
     stats = Stats()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -219,7 +262,6 @@ async def main():
         tasks = [sender(args, stats, lambda: template.replace(ID_MARK, uuid.uuid4().hex.encode()), stop)
                  for _ in range(args.connections)]
     running = [asyncio.ensure_future(t) for t in tasks]
-    running.append(asyncio.ensure_future(probe(args, stats, stop)))
     if args.ready:
         await asyncio.sleep(1)
         open(args.ready, "w").close()
@@ -227,21 +269,8 @@ async def main():
     for t in running:
         t.cancel()
     await asyncio.gather(*running, return_exceptions=True)
-
-    probes = sorted(stats.probes)
-    def q(f):
-        return round(probes[min(len(probes) - 1, int(f * len(probes)))], 1) if probes else None
-    json.dump({
-        "kind": args.kind,
-        "connections": args.connections,
-        "connections_opened": stats.connections,
-        "answers": stats.statuses,
-        "cut_off_or_reset": stats.resets,
-        "bomb_coding": coding,
-        "healthz": {"probes": len(probes), "errors": stats.probe_errors, "p50_ms": q(0.5),
-                    "p99_ms": q(0.99), "max_ms": round(probes[-1], 1) if probes else None},
-    }, open(args.report, "w"), indent=2)
+    return stats, coding
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

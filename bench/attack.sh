@@ -2,7 +2,8 @@
 # Attacks (issue #24, items 1-3): how well-behaved ingestion fares while slow clients, bombs
 # and very large events hit the same server. For each attack: the generator's rate alone
 # (--events over --concurrency connections from 127.0.0.1), then again while the attack runs
-# from 127.0.0.2 (bench/attack.py), with /healthz probed from 127.0.0.3 and the server's RSS
+# from 127.0.0.2 (bench/attack.py), with /healthz probed from 127.0.0.3 (by a process of its
+# own, as an orchestrator's probe: not by the attackers' busy event loop) and the server's RSS
 # sampled every second.
 #
 #   bench/attack.sh [--attacks slowloris,slowloris-keyed,headers,bombs,bombs-keyed,big]
@@ -135,7 +136,10 @@ for spec in sys.argv[8:]:
     peak = rss(t0, t1).get("max_mb", 0)
     if max_rss and peak > max_rss:
         problems.append(f"{kind}: server RSS reached {peak} MB (> {max_rss:g} MB)")
-    p99 = (attack.get("healthz") or {}).get("p99_ms") or 0
+    healthz = attack.get("healthz") or {}
+    p99 = healthz.get("p99_ms") or 0
+    if max_healthz and not healthz.get("probes"):
+        problems.append(f"{kind}: /healthz never answered 200 to the probe")
     if max_healthz and p99 > max_healthz:
         problems.append(f"{kind}: /healthz p99 {p99} ms (> {max_healthz:g} ms)")
     attacks.append({

@@ -9,8 +9,8 @@
 //!   places together can hold at most half of the budget without sending the bytes, so slow
 //!   senders declaring large bodies cannot take it all.
 //!
-//! * **heavy steps**: decoding, framing and processing large bodies, one per core at a
-//!   time off the async workers (`heavy.rs`).
+//! * **heavy steps**: decoding, framing and processing large bodies, off the async workers,
+//!   one fewer at a time than there are cores (`heavy.rs`).
 //!
 //! A full address is answered at once (429); the budget lets a charge wait briefly. The
 //! address table is sharded so that concurrent requests rarely share a lock.
@@ -138,7 +138,7 @@ impl Gate {
         self.budget.reservation()
     }
 
-    /// Where CPU-heavy steps run: off the async workers, one per core at a time.
+    /// Where CPU-heavy steps run: off the async workers, one fewer at a time than the cores.
     pub fn heavy(&self) -> &Heavy {
         &self.heavy
     }
