@@ -6,17 +6,13 @@
 // ERRATA_MONITOR_ID (the seeded monitor), ERRATA_SCREENSHOTS (directory), CHROMIUM.
 "use strict";
 
-const fs = require("fs");
-const path = require("path");
-const { env, check, assertInert, launch, fitsPhone, run } = require("./lib");
+const { env, check, assertInert, launch, fitsPhone, run, screenshots, signIn } = require("./lib");
 
 const base = env("ERRATA_BASE_URL");
 const projectId = env("ERRATA_PROJECT_ID");
 const monitorId = env("ERRATA_MONITOR_ID");
 const shots = env("ERRATA_SCREENSHOTS");
-fs.mkdirSync(shots, { recursive: true });
-
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const shot = screenshots(shots, "");
 
 async function main() {
   const { browser, close } = await launch();
@@ -27,10 +23,7 @@ async function main() {
     const dialogs = [];
     page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
 
-    await page.goto(`${base}/login`);
-    await page.fill("input[name=email]", env("ERRATA_EMAIL"));
-    await page.fill("input[name=password]", env("ERRATA_PASSWORD"));
-    await Promise.all([page.waitForURL(/\/projects/), page.click("button[type=submit]")]);
+    await signIn(page, base, env("ERRATA_EMAIL"), env("ERRATA_PASSWORD"));
 
     // From the projects page to the project's monitors.
     await Promise.all([page.waitForURL(/\/monitors$/), page.click(`#project-${projectId} a:text-is("Monitors")`)]);

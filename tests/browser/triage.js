@@ -10,7 +10,7 @@
 "use strict";
 
 const crypto = require("crypto");
-const { env, check, screenshots, withBrowser } = require("./lib");
+const { env, check, screenshots, signIn, withBrowser } = require("./lib");
 
 const base = env("ERRATA_BASE_URL");
 const projectId = env("ERRATA_PROJECT_ID");
@@ -51,10 +51,7 @@ withBrowser(async (browser) => {
     page = await context.newPage();
     page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
 
-    await page.goto(`${base}/login`);
-    await page.fill("input[name=email]", env("ERRATA_EMAIL"));
-    await page.fill("input[name=password]", env("ERRATA_PASSWORD"));
-    await Promise.all([page.waitForURL(/\/projects/), page.click("button[type=submit]")]);
+    await signIn(page, base, env("ERRATA_EMAIL"), env("ERRATA_PASSWORD"));
 
     // Assign A to myself; it shows under "My issues".
     await page.goto(`${base}/issues/${issueA}`);

@@ -8,17 +8,14 @@
 // ERRATA_SCREENSHOTS (directory), CHROMIUM.
 "use strict";
 
-const fs = require("fs");
 const path = require("path");
-const { env, check, assertInert, launch, fitsPhone, run } = require("./lib");
+const { env, check, assertInert, launch, fitsPhone, run, screenshots, signIn } = require("./lib");
 
 const base = env("ERRATA_BASE_URL");
 const projectId = env("ERRATA_PROJECT_ID");
 const checkId = env("ERRATA_CHECK_ID");
 const shots = env("ERRATA_SCREENSHOTS");
-fs.mkdirSync(shots, { recursive: true });
-
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const shot = screenshots(shots, "");
 
 async function main() {
   const { browser, close } = await launch();
@@ -29,10 +26,7 @@ async function main() {
     const dialogs = [];
     page.on("dialog", (d) => { dialogs.push(d.message()); d.accept(); });
 
-    await page.goto(`${base}/login`);
-    await page.fill("input[name=email]", env("ERRATA_EMAIL"));
-    await page.fill("input[name=password]", env("ERRATA_PASSWORD"));
-    await Promise.all([page.waitForURL(/\/projects/), page.click("button[type=submit]")]);
+    await signIn(page, base, env("ERRATA_EMAIL"), env("ERRATA_PASSWORD"));
 
     // From the projects page to the project's Uptime page.
     await Promise.all([page.waitForURL(/\/uptime$/), page.click(`#project-${projectId} a:text-is("Uptime")`)]);
