@@ -26,8 +26,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -228,15 +229,35 @@ fn redirect_url(state: &WebState, provider: &OidcProvider) -> Result<RedirectUrl
     .map_err(|e| SsoError::Provider(e.to_string()))
 }
 
-async fn discover(
+/// A provider's client as discovery makes it: authorization URL set, token and user-info URLs
+/// as its document says.
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// The client for `provider`, from its discovery document, sending users back to our
+/// callback; the same for the sign-in's start and its callback.
+async fn client(
+    state: &WebState,
     provider: &OidcProvider,
     http: &reqwest::Client,
-) -> Result<CoreProviderMetadata, SsoError> {
+) -> Result<Client, SsoError> {
     let issuer =
         IssuerUrl::new(provider.issuer.clone()).map_err(|e| SsoError::Provider(e.to_string()))?;
-    CoreProviderMetadata::discover_async(issuer, http)
+    let metadata = CoreProviderMetadata::discover_async(issuer, http)
         .await
-        .map_err(|e| SsoError::Provider(format!("discovery failed: {}", chain(&e))))
+        .map_err(|e| SsoError::Provider(format!("discovery failed: {}", chain(&e))))?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(provider.client_id.clone()),
+        provider.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect_url(state, provider)?))
 }
 
 /// An error with its sources: `a: b: c`.
@@ -282,13 +303,7 @@ async fn begin(
         .provider(id)
         .ok_or_else(|| SsoError::UnknownProvider(id.to_owned()))?;
     let http = http_client()?;
-    let metadata = discover(provider, &http).await?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(provider.client_id.clone()),
-        provider.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect_url(state, provider)?);
+    let client = client(state, provider, &http).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(
@@ -418,13 +433,7 @@ async fn finish(
         .code
         .ok_or_else(|| SsoError::Refused("no authorization code".into()))?;
     let http = http_client()?;
-    let metadata = discover(provider, &http).await?;
-    let client = CoreClient::from_provider_metadata(
-        metadata,
-        ClientId::new(provider.client_id.clone()),
-        provider.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect_url(state, provider)?);
+    let client = client(state, provider, &http).await?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| SsoError::Provider(e.to_string()))?
