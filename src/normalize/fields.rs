@@ -178,7 +178,7 @@ pub fn fingerprint(event: &mut Map<String, Value>, notes: &mut Notes) {
 }
 
 /// Object-valued fields: anything else is dropped and noted.
-const OBJECT_FIELDS: &[&str] = &[
+pub const OBJECT_FIELDS: &[&str] = &[
     "contexts",
     "extra",
     "request",

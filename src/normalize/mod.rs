@@ -25,6 +25,7 @@
 mod fields;
 mod in_app;
 mod interfaces;
+mod members;
 mod message;
 mod notes;
 mod tags;
@@ -37,11 +38,12 @@ mod user_agent;
 #[cfg(test)]
 mod tests;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 
 use crate::event::EventView;
-use crate::protocol::{EventId, Level};
+use crate::protocol::{json, EventId, Level};
 
 pub use in_app::{re_resolve_in_app, resolve_in_app, resolve_in_app_with, RUST_NOT_APP};
 pub use interfaces::{MAX_BREADCRUMBS, MAX_FRAMES};
@@ -99,11 +101,35 @@ pub struct Normalized {
     pub fields: EventFields,
     /// The event's `transaction`, if any.
     pub transaction: Option<String>,
-    /// The normalized event JSON, kept in full.
+    /// The normalized event JSON: every member some stage reads (all of them when normalized
+    /// from a tree, [`normalize`]).
     pub event: Value,
+    /// The members no stage reads, as the SDK sent them (JSON text; see `members`); part of
+    /// the stored event ([`Normalized::write_json`]) but not of [`Normalized::event`].
+    pub passthrough: Vec<(String, Box<RawValue>)>,
 }
 
 impl Normalized {
+    /// Appends the whole normalized event (`event` and `passthrough`) to `out` as one JSON
+    /// object, members in key order.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match &self.event {
+            Value::Object(map) => members::write_event(map, &self.passthrough, out),
+            // `normalize` always makes an object; this keeps the function total.
+            other => {
+                let _ = serde_json::to_writer(&mut *out, other);
+            }
+        }
+    }
+
+    /// The whole normalized event as a tree (for tests and tools; the hot path writes JSON
+    /// text with [`Normalized::write_json`] instead).
+    pub fn to_value(&self) -> Value {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
+    }
+
     /// The normalized event, read through its typed accessors.
     pub fn view(&self) -> EventView<'_> {
         EventView::new(&self.event)
@@ -117,18 +143,63 @@ impl Normalized {
     }
 }
 
+/// Why an event item's bytes could not be normalized (400 at ingest).
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    /// Not JSON even leniently (`protocol::json`): serde_json's error with line and column.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON, but not an object.
+    #[error("the event payload is not a JSON object")]
+    NotObject,
+}
+
+/// Normalizes an event item's JSON bytes: the members some stage reads are parsed into a tree
+/// and normalized as by [`normalize`]; the others are kept as their text (`members`). Input
+/// that does not split cleanly (not UTF-8, `NaN`, lone surrogate escapes, numbers out of
+/// range, not an object) takes the lenient whole-tree path ([`json::parse_lenient`]), which
+/// repairs what it can and names what it cannot.
+///
+/// Errors: [`PayloadError`].
+pub fn normalize_payload(
+    payload: &[u8],
+    ctx: &NormalizeContext,
+) -> Result<Normalized, PayloadError> {
+    if let Some(split) = std::str::from_utf8(payload)
+        .ok()
+        .and_then(|text| members::split(text).ok())
+    {
+        let notes = notes::Notes::default();
+        return Ok(normalize_members(split.read, split.passthrough, notes, ctx));
+    }
+    match json::parse_lenient(payload)? {
+        Value::Object(map) => Ok(normalize_members(map, Vec::new(), Default::default(), ctx)),
+        _ => Err(PayloadError::NotObject),
+    }
+}
+
 /// Normalizes one event payload. Never fails: malformed optional fields are dropped and noted
 /// in the event's `errors` list; a payload that is not even an object becomes an empty event.
 pub fn normalize(event: Value, ctx: &NormalizeContext) -> Normalized {
     let mut notes = notes::Notes::default();
-    let mut map = match event {
+    let map = match event {
         Value::Object(map) => map,
         other => {
             notes.invalid("", &other);
             Map::new()
         }
     };
+    normalize_members(map, Vec::new(), notes, ctx)
+}
 
+/// [`normalize`] of the members in `map`, the `passthrough` ones carried along untouched,
+/// adding to `notes`.
+fn normalize_members(
+    mut map: Map<String, Value>,
+    passthrough: Vec<(String, Box<RawValue>)>,
+    mut notes: notes::Notes,
+    ctx: &NormalizeContext,
+) -> Normalized {
     fields::map_aliases(&mut map);
     let event_id = fields::event_id(&mut map, ctx.envelope_event_id, &mut notes);
     let received_us = ctx.received_ms.saturating_mul(1000);
@@ -177,5 +248,6 @@ pub fn normalize(event: Value, ctx: &NormalizeContext) -> Normalized {
         },
         transaction,
         event,
+        passthrough,
     }
 }

@@ -297,3 +297,109 @@ fn normalizing_is_idempotent_for_grouping() {
         (&json!(false), &json!(true))
     );
 }
+
+/// Normalizing the bytes (`normalize_payload`: read members parsed, the rest passed through as
+/// text) gives the same stored event, the same indexed fields and the same grouping as
+/// normalizing the whole tree (`parse_lenient` + `normalize`), and refuses the same inputs.
+/// Returns how many members passed through.
+fn same_as_whole_tree(payload: &[u8]) -> usize {
+    let mut c = ctx();
+    c.envelope_event_id = "9ec79c33ec9942ab8353589fcb2e04dc".parse().ok();
+    let old = match crate::protocol::json::parse_lenient(payload) {
+        Ok(Value::Object(map)) => Ok(normalize(Value::Object(map), &c)),
+        Ok(_) => Err("not an object".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    let new = super::normalize_payload(payload, &c).map_err(|e| match e {
+        super::PayloadError::Json(e) => e.to_string(),
+        super::PayloadError::NotObject => "not an object".to_owned(),
+    });
+    let text = String::from_utf8_lossy(payload);
+    let (old, new) = match (old, new) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(a), Err(b)) => {
+            assert_eq!(a, b, "same refusal for {text}");
+            return 0;
+        }
+        (old, new) => panic!("old {:?} vs new {:?} for {text}", old.err(), new.err()),
+    };
+    assert_eq!(new.to_value(), old.event, "stored event for {text}");
+    assert_eq!(format!("{:?}", new.fields), format!("{:?}", old.fields));
+    assert_eq!(new.transaction, old.transaction);
+    assert_eq!(
+        crate::grouping::group(&new.view()),
+        crate::grouping::group(&old.view()),
+        "grouping for {text}"
+    );
+    new.passthrough.len()
+}
+
+/// The `event` items of every recorded SDK envelope.
+fn fixture_events() -> Vec<Vec<u8>> {
+    let dir = std::path::PathBuf::from(crate::protocol::PYTHON_FIXTURES);
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("fixtures directory") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "envelope") {
+            continue;
+        }
+        let body = std::fs::read(&path).expect("fixture");
+        if let Ok(envelope) = crate::protocol::envelope::Envelope::parse(body.into()) {
+            out.extend(
+                envelope
+                    .items
+                    .into_iter()
+                    .filter(|i| i.header.ty == crate::protocol::envelope::ItemType::Event)
+                    .map(|i| i.payload.to_vec()),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn normalizing_bytes_equals_normalizing_the_whole_tree() {
+    let events = fixture_events();
+    assert!(events.len() >= 20, "only {} fixture events", events.len());
+    let long = "é".repeat(MAX_STRING_BYTES);
+    // Members added to every fixture: each passes through or must not.
+    let additions = [
+        String::new(),
+        r#","modules":5,"extra":"x","sdk":null,"_meta":[1]"#.to_owned(),
+        format!(r#","blob":"{long}","extra":{{"k":"{long}"}}"#),
+        r#","extra":{"a":1e400}"#.to_owned(),
+        r#","extra":{"s":"\ud83d!"},"zz":"\ud83d\ude00""#.to_owned(),
+        r#","extra":{"n":NaN},"other":[Infinity]"#.to_owned(),
+        r#","extra":{"a":1},"extra":{"b":2},"modules":{"m":"1"},"modules":7"#.to_owned(),
+        r#","sentry.interfaces.Http":{"url":"http://x/"},"contexts":{"a":1,"b":{}}"#.to_owned(),
+        r#", "spans" : [ {"op":"db"} ] , "measurements":{ "lcp": {"value": 1.5} } "#.to_owned(),
+        format!(r#","deep":{}{}"#, "[".repeat(130), "]".repeat(130)),
+        r#","n":123456789012345678901234567890,"f":1.0e2,"u":"\u00e9\n""#.to_owned(),
+    ];
+    let mut passed_through = 0;
+    for event in &events {
+        let text = std::str::from_utf8(event).expect("fixture is UTF-8");
+        let body = text.trim_end().strip_suffix('}').expect("an object");
+        for add in &additions {
+            passed_through += same_as_whole_tree(format!("{body}{add}}}").as_bytes());
+        }
+        passed_through += same_as_whole_tree(event);
+    }
+    // The SDK's `modules`, `sdk`, `extra`, … and the added members: the split was exercised.
+    assert!(
+        passed_through > 4 * events.len(),
+        "{passed_through} passed through"
+    );
+    for odd in [
+        "[1]",
+        "{}",
+        "null",
+        r#"{"a":1} x"#,
+        "{\"a\":\"\u{1}\"}",
+        "\u{feff}{}",
+        r#"{"extra":{"a":1}}"#,
+    ] {
+        same_as_whole_tree(odd.as_bytes());
+    }
+    same_as_whole_tree(b"{\"extra\":{\"a\":\"\xff\"}}");
+}

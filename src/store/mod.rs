@@ -128,7 +128,7 @@ pub use issues::{
 pub use monitor_tx::{CheckInChange, MonitorTx, NewCheckIn, NewIncident};
 pub use monitors::{Monitor, MonitorEnvironment};
 pub use outbox::{FanOut, NotificationItem, OutboxEntry, Trigger};
-pub use payload::{decode_payload, encode_payload};
+pub use payload::{decode_payload, encode_payload, encode_payload_json};
 pub use projects::{KeyInfo, Project, ProjectStats};
 pub use releases::{Deploy, Release, ReleaseStats, ReleaseSummary, ReleaseUpdate};
 pub use retention::{

@@ -14,6 +14,16 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// frame. If compression fails (only possible when out of memory) the plain JSON bytes are
 /// stored instead; [`decode_payload`] reads both.
 pub fn encode_payload(event: &serde_json::Value) -> Vec<u8> {
+    encode_payload_json(|json| {
+        // Serializing a `Value` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(json, event);
+    })
+}
+
+/// [`encode_payload`] of the JSON text `write` appends to the (empty) buffer it is given: the
+/// hot path writes the event from its parts (`normalize::Normalized::write_json`) without a
+/// tree.
+pub fn encode_payload_json(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     thread_local! {
         // A zstd context is costly to set up; every event on this thread reuses one.
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
@@ -25,11 +35,7 @@ pub fn encode_payload(event: &serde_json::Value) -> Vec<u8> {
     JSON.with(|json| {
         let mut json = json.borrow_mut();
         json.clear();
-        // A writer, not `to_string`: Display goes through `fmt::Write`, a third slower here.
-        // (Serializing a `Value` into a `Vec` cannot fail; the fallback keeps this total.)
-        if serde_json::to_writer(&mut *json, event).is_err() {
-            return event.to_string().into_bytes();
-        }
+        write(&mut json);
         let compressed = COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
             Some(c) => c.compress(&json).ok(),
             None => None,

@@ -9,8 +9,7 @@
 use crate::grouping::{self, Grouping};
 use crate::normalize;
 use crate::protocol::envelope::Item;
-use crate::protocol::json;
-use crate::store::{encode_payload, NewEvent};
+use crate::store::{encode_payload_json, NewEvent};
 
 use super::super::error::IngestError;
 use super::super::writer::SubmitError;
@@ -139,17 +138,17 @@ async fn process(cx: &ItemContext<'_>, item: &Item) -> Result<NewEvent, IngestEr
     // request's body (still charged until the answer) outweighs.
 }
 
-/// Parses and normalizes one event; the only error is JSON that is not an object (400).
+/// Parses and normalizes one event; the errors are JSON that is not even lenient JSON, or not
+/// an object (400).
 fn normalized(
     payload: &[u8],
     context: &normalize::NormalizeContext,
     user_agent: Option<&str>,
 ) -> Result<normalize::Normalized, IngestError> {
-    let value = json::parse_lenient(payload).map_err(IngestError::InvalidEventJson)?;
-    if !value.is_object() {
-        return Err(IngestError::EventNotObject);
-    }
-    let mut n = normalize::normalize(value, context);
+    let mut n = normalize::normalize_payload(payload, context).map_err(|e| match e {
+        normalize::PayloadError::Json(e) => IngestError::InvalidEventJson(e),
+        normalize::PayloadError::NotObject => IngestError::EventNotObject,
+    })?;
     normalize::add_user_agent_contexts(&mut n, user_agent);
     Ok(n)
 }
@@ -161,11 +160,11 @@ fn prepare(n: normalize::Normalized, project_id: i64) -> NewEvent {
 }
 
 /// The writer's row for normalized event `n` of `project_id`, grouped by `grouping`, its
-/// payload encoded ([`encode_payload`]).
+/// payload encoded ([`encode_payload_json`] of [`normalize::Normalized::write_json`]).
 pub fn new_event(project_id: i64, n: normalize::Normalized, grouping: Grouping) -> NewEvent {
     NewEvent {
         project_id,
-        payload: encode_payload(&n.event),
+        payload: encode_payload_json(|json| n.write_json(json)),
         fields: n.fields,
         grouping,
     }

@@ -1,0 +1,293 @@
+//! An event's top-level members, split in one pass by who reads them (issue #23: a hot path
+//! without a whole tree).
+//!
+//! Normalization, grouping, source-map resolution and the User-Agent contexts read a known set
+//! of members ([`READ`]); everything else (`modules`, `extra`, `sdk`, `_meta`, `spans`, unknown
+//! keys, …) is only stored. Parsing those into a `serde_json::Value` tree, dropping the tree and
+//! serializing it again cost about as much as everything else on the request side did for
+//! them, for nothing: they are kept here as the SDK's JSON text ([`RawValue`], validated by the
+//! parser, copied once, never parsed into a tree) and written back verbatim
+//! ([`write_event`]).
+//!
+//! A member is passed through only when normalization could not have changed it: its key is
+//! not one it reads, the value is an object where normalization checks for one
+//! ([`OBJECT_FIELDS`]), and its text is no longer than [`MAX_STRING_BYTES`], so that no string
+//! inside can be over the trimming limit (a JSON string's text is at least as long as the
+//! string it encodes). Any other member goes into the tree and through every stage as before.
+
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::fmt;
+
+use super::fields::OBJECT_FIELDS;
+use super::trim::MAX_STRING_BYTES;
+
+/// Top-level members some stage of the hot path reads or writes: parsed into the tree.
+///
+/// Scalars and strings (`fields`, `timestamp`), messages, the list interfaces and their
+/// frames (`interfaces`, grouping, titles, `artifacts::resolve` with `debug_meta`), tags, user,
+/// fingerprint, `errors` (notes are appended), `request` and `contexts` (User-Agent
+/// contexts), and the legacy `sentry.interfaces.*` aliases, which `fields::map_aliases` moves.
+pub const READ: &[&str] = &[
+    "event_id",
+    "level",
+    "platform",
+    "timestamp",
+    "received",
+    "release",
+    "environment",
+    "dist",
+    "server_name",
+    "logger",
+    "transaction",
+    "message",
+    "logentry",
+    "exception",
+    "threads",
+    "stacktrace",
+    "breadcrumbs",
+    "tags",
+    "user",
+    "fingerprint",
+    "errors",
+    "request",
+    "contexts",
+    "debug_meta",
+];
+
+/// Whether normalization, grouping or resolution read top-level member `key`.
+fn is_read(key: &str) -> bool {
+    READ.contains(&key) || key.starts_with("sentry.interfaces.")
+}
+
+/// An event split into its read members and its passed-through ones.
+#[derive(Debug, Default)]
+pub struct Members {
+    /// The members some stage reads, parsed; normalization works on this map.
+    pub read: Map<String, Value>,
+    /// The other members as JSON text, in no particular order, keys unique and absent from
+    /// `read`.
+    pub passthrough: Vec<(String, Box<RawValue>)>,
+}
+
+/// Splits the JSON object `text` in one pass.
+///
+/// Errors: serde_json's, for text that is not JSON or not an object (the caller then takes the
+/// lenient whole-tree path, which says which).
+pub fn split(text: &str) -> Result<Members, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let members = de::Deserializer::deserialize_map(&mut de, MembersVisitor)?;
+    de.end()?;
+    Ok(members)
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Members;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+        let mut members = Members::default();
+        while let Some(key) = map.next_key::<String>()? {
+            // A repeated key replaces the earlier value, as in serde_json's own maps.
+            if is_read(&key) {
+                let value = map.next_value::<Value>()?;
+                members.passthrough.retain(|(k, _)| *k != key);
+                members.read.insert(key, value);
+                continue;
+            }
+            let raw = map.next_value_seed(RawSeed)?;
+            members.passthrough.retain(|(k, _)| *k != key);
+            if passes_through(&key, &raw) {
+                members.read.remove(&key);
+                members.passthrough.push((key, raw));
+            } else {
+                let value: Value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+                members.read.insert(key, value);
+            }
+        }
+        Ok(members)
+    }
+}
+
+/// A member's value as owned JSON text.
+struct RawSeed;
+
+impl<'de> DeserializeSeed<'de> for RawSeed {
+    type Value = Box<RawValue>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Box<RawValue>, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+}
+
+/// Whether the unread member `key` with text `raw` is stored exactly as sent (module docs).
+fn passes_through(key: &str, raw: &RawValue) -> bool {
+    let text = raw.get();
+    text.len() <= MAX_STRING_BYTES
+        && (!OBJECT_FIELDS.contains(&key) || text.starts_with('{'))
+        && serde_json::from_str::<Checked>(text).is_ok()
+}
+
+/// What a `Value` tree would refuse and a raw value lets through: numbers out of `f64`'s
+/// range (`1e400`), lone UTF-16 surrogate escapes (`"\ud83d"`), nesting deeper than 128
+/// levels. Stored, any of these would make the payload unreadable, so such a member takes the
+/// tree instead (where the lenient path repairs or refuses it). Checking reads every token
+/// like a tree parse but builds nothing.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Checked>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
+    }
+}
+
+/// Writes the event made of `read` and `passthrough` as one JSON object into `out`: members in
+/// key order (as a `serde_json::Map` serializes), passed-through values as their text.
+pub fn write_event(
+    read: &Map<String, Value>,
+    passthrough: &[(String, Box<RawValue>)],
+    out: &mut Vec<u8>,
+) {
+    let mut rest: Vec<&(String, Box<RawValue>)> = passthrough.iter().collect();
+    rest.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut rest = rest.into_iter().peekable();
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, k: &str| {
+        out.push(if std::mem::take(&mut first) {
+            b'{'
+        } else {
+            b','
+        });
+        // Serializing a `str` or a `Value` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+    };
+    for (k, v) in read {
+        while let Some((pk, raw)) = rest.next_if(|(pk, _)| pk < k) {
+            key(out, pk);
+            out.extend_from_slice(raw.get().as_bytes());
+        }
+        key(out, k);
+        let _ = serde_json::to_writer(&mut *out, v);
+    }
+    for (pk, raw) in rest {
+        key(out, pk);
+        out.extend_from_slice(raw.get().as_bytes());
+    }
+    if first {
+        out.push(b'{');
+    }
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(m: &Members) -> Value {
+        let mut out = Vec::new();
+        write_event(&m.read, &m.passthrough, &mut out);
+        serde_json::from_slice(&out).expect("valid JSON")
+    }
+
+    #[test]
+    fn read_members_are_parsed_and_the_rest_kept_as_text() {
+        let text = r#"{"level":"warn","modules":{"a":"1"},"zz":[1, 2],"extra":"x","exception":{"values":[]}}"#;
+        let m = split(text).expect("splits");
+        let read: Vec<&str> = m.read.keys().map(String::as_str).collect();
+        assert_eq!(
+            read,
+            ["exception", "extra", "level"],
+            "extra is not an object: checked"
+        );
+        let mut through: Vec<(&str, &str)> = m
+            .passthrough
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.get()))
+            .collect();
+        through.sort();
+        assert_eq!(through, [("modules", r#"{"a":"1"}"#), ("zz", "[1, 2]")]);
+        let whole: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(written(&m), whole);
+    }
+
+    #[test]
+    fn repeated_keys_keep_the_last_value_wherever_it_went() {
+        let m = split(r#"{"extra":{"a":1},"extra":7,"k":1,"k":{"b":2}}"#).expect("splits");
+        assert_eq!(m.read.get("extra"), Some(&serde_json::json!(7)));
+        assert_eq!(m.passthrough.len(), 1);
+        assert_eq!(written(&m), serde_json::json!({"extra": 7, "k": {"b": 2}}));
+    }
+
+    #[test]
+    fn long_members_go_into_the_tree_for_trimming() {
+        let long = "x".repeat(MAX_STRING_BYTES);
+        let m = split(&format!(r#"{{"blob":"{long}","small":"y"}}"#)).expect("splits");
+        assert!(m.read.contains_key("blob"));
+        assert_eq!(m.passthrough.len(), 1);
+    }
+
+    #[test]
+    fn what_a_tree_refuses_is_not_passed_through() {
+        for bad in [r#"{"n":1e400}"#, r#"{"s":"\ud83d"}"#, r#"[1,{"x":-1e999}]"#] {
+            let m = split(&format!(r#"{{"k":{bad}}}"#));
+            assert!(m.is_err(), "{bad} must take the lenient whole-tree path");
+        }
+        let deep = format!(r#"{{"k":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(split(&deep).is_err());
+        let m = split(r#"{"k":{"s":"\ud83d\ude00","n":1e300}}"#).expect("valid pair");
+        assert_eq!(m.passthrough.len(), 1);
+    }
+
+    #[test]
+    fn non_objects_and_bad_json_are_errors() {
+        assert!(split("[1]").is_err());
+        assert!(split(r#"{"a":NaN}"#).is_err());
+        assert!(split(r#"{"a":1} x"#).is_err());
+        assert_eq!(written(&split("{}").expect("empty")), serde_json::json!({}));
+    }
+}
