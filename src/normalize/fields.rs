@@ -8,7 +8,7 @@ use super::notes::Notes;
 use crate::protocol::{EventId, Level};
 
 /// Legacy interface names and their canonical keys (5.1).
-const ALIASES: &[(&str, &str)] = &[
+pub const ALIASES: &[(&str, &str)] = &[
     ("sentry.interfaces.Message", "logentry"),
     ("sentry.interfaces.Exception", "exception"),
     ("sentry.interfaces.Stacktrace", "stacktrace"),

@@ -2,8 +2,8 @@
 //! without a whole tree).
 //!
 //! Normalization, grouping, source-map resolution and the User-Agent contexts read a known set
-//! of members ([`READ`]); everything else (`modules`, `extra`, `sdk`, `_meta`, `spans`, unknown
-//! keys, …) is only stored. Parsing those into a `serde_json::Value` tree, dropping the tree and
+//! of members ([`READ`]); everything else (`breadcrumbs`, `modules`, `extra`, `sdk`, `_meta`,
+//! `spans`, unknown keys, …) is only stored. Parsing those into a `serde_json::Value` tree, dropping the tree and
 //! serializing it again cost about as much as everything else on the request side did for
 //! them, for nothing: they are kept here as the SDK's JSON text ([`RawValue`], validated by the
 //! parser, copied once, never parsed into a tree) and written back verbatim
@@ -11,17 +11,21 @@
 //!
 //! A member is passed through only when normalization could not have changed it: its key is
 //! not one it reads, the value is an object where normalization checks for one
-//! ([`OBJECT_FIELDS`]), and its text is no longer than [`MAX_STRING_BYTES`], so that no string
-//! inside can be over the trimming limit (a JSON string's text is at least as long as the
-//! string it encodes). Any other member goes into the tree and through every stage as before.
+//! ([`OBJECT_FIELDS`]), `breadcrumbs` are already in their canonical form (`{"values":
+//! [objects…]}`, at most [`MAX_BREADCRUMBS`]), and its text is no longer than
+//! [`MAX_STRING_BYTES`], so that no string inside can be over the trimming limit (a JSON
+//! string's text is at least as long as the string it encodes). Any other member goes into the
+//! tree and through every stage as before.
 
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::fmt;
 
-use super::fields::OBJECT_FIELDS;
+use super::fields::{ALIASES, OBJECT_FIELDS};
+use super::interfaces::MAX_BREADCRUMBS;
 use super::trim::MAX_STRING_BYTES;
+use serde::Deserialize;
 
 /// Top-level members some stage of the hot path reads or writes: parsed into the tree.
 ///
@@ -46,7 +50,6 @@ pub const READ: &[&str] = &[
     "exception",
     "threads",
     "stacktrace",
-    "breadcrumbs",
     "tags",
     "user",
     "fingerprint",
@@ -107,11 +110,43 @@ impl<'de> Visitor<'de> for MembersVisitor {
                 members.read.remove(&key);
                 members.passthrough.push((key, raw));
             } else {
-                let value: Value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-                members.read.insert(key, value);
+                members
+                    .read
+                    .insert(key, parse_member(&raw).map_err(de::Error::custom)?);
+            }
+        }
+        // A legacy alias of a passed-through member: `fields::map_aliases` decides between the
+        // two, so both go into the tree.
+        for &(alias, canonical) in ALIASES {
+            if members.read.contains_key(alias) {
+                if let Some(at) = members.passthrough.iter().position(|(k, _)| k == canonical) {
+                    let (key, raw) = members.passthrough.swap_remove(at);
+                    members
+                        .read
+                        .insert(key, parse_member(&raw).map_err(de::Error::custom)?);
+                }
             }
         }
         Ok(members)
+    }
+}
+
+/// Parses a member's text into a tree, refusing what a parse of the whole event would: the
+/// text alone is parsed one level shallower than it sits.
+fn parse_member(raw: &RawValue) -> Result<Value, serde_json::Error> {
+    let value: Value = serde_json::from_str(raw.get())?;
+    if depth(&value) > MEMBER_DEPTH {
+        return Err(de::Error::custom("recursion limit exceeded"));
+    }
+    Ok(value)
+}
+
+/// Containers nested in `value`, itself included.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(list) => 1 + list.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -129,59 +164,147 @@ impl<'de> DeserializeSeed<'de> for RawSeed {
 /// Whether the unread member `key` with text `raw` is stored exactly as sent (module docs).
 fn passes_through(key: &str, raw: &RawValue) -> bool {
     let text = raw.get();
-    text.len() <= MAX_STRING_BYTES
-        && (!OBJECT_FIELDS.contains(&key) || text.starts_with('{'))
-        && serde_json::from_str::<Checked>(text).is_ok()
+    if text.len() > MAX_STRING_BYTES {
+        return false;
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let checked = if key == "breadcrumbs" {
+        // Read by nothing on the hot path; normalization only brings it into the canonical
+        // form: text already in that form is kept.
+        CanonicalList::deserialize(&mut de).is_ok_and(|l| l.values.len() <= MAX_BREADCRUMBS)
+    } else if OBJECT_FIELDS.contains(&key) {
+        Checked::OBJECT.deserialize(&mut de).is_ok()
+    } else {
+        Checked::ANY.deserialize(&mut de).is_ok()
+    };
+    checked && de.end().is_ok()
 }
 
-/// What a `Value` tree would refuse and a raw value lets through: numbers out of `f64`'s
-/// range (`1e400`), lone UTF-16 surrogate escapes (`"\ud83d"`), nesting deeper than 128
-/// levels. Stored, any of these would make the payload unreadable, so such a member takes the
-/// tree instead (where the lenient path repairs or refuses it). Checking reads every token
-/// like a tree parse but builds nothing.
-struct Checked;
+/// A list interface in its canonical form, `{"values": [objects…]}` (`interfaces`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CanonicalList {
+    #[serde(deserialize_with = "objects")]
+    values: Vec<()>,
+}
 
-impl<'de> serde::Deserialize<'de> for Checked {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
-        d.deserialize_any(CheckedVisitor)
+/// A list of checked objects; `()` per entry (a `Vec` of a zero-sized type never allocates).
+fn objects<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<()>, D::Error> {
+    struct Objects;
+    impl<'de> Visitor<'de> for Objects {
+        type Value = Vec<()>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of objects")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<()>, A::Error> {
+            let mut out = Vec::new();
+            // Two levels below a member: the list's object and the list.
+            let entry = Checked {
+                depth_left: MEMBER_DEPTH - 2,
+                object: true,
+            };
+            while seq.next_element_seed(entry)?.is_some() {
+                out.push(());
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Objects)
+}
+
+/// Containers a member's value may nest: serde_json refuses a document at 128 levels, and the
+/// event object is the first.
+const MEMBER_DEPTH: usize = 126;
+
+/// What a `Value` tree would refuse and a raw value lets through: numbers out of `f64`'s
+/// range (`1e400`), lone UTF-16 surrogate escapes (`"\ud83d"`), nesting deeper than a
+/// document may. Stored, any of these would make the payload unreadable, so such a member
+/// takes the tree instead (where the lenient path repairs or refuses it). Checking reads
+/// every token like a tree parse but builds nothing. `object` asks for an object.
+#[derive(Clone, Copy)]
+struct Checked {
+    depth_left: usize,
+    object: bool,
+}
+
+impl Checked {
+    const ANY: Checked = Checked {
+        depth_left: MEMBER_DEPTH,
+        object: false,
+    };
+    const OBJECT: Checked = Checked {
+        depth_left: MEMBER_DEPTH,
+        object: true,
+    };
+
+    fn nested<E: de::Error>(self) -> Result<Checked, E> {
+        match self.depth_left.checked_sub(1) {
+            Some(depth_left) => Ok(Checked {
+                depth_left,
+                object: false,
+            }),
+            None => Err(E::custom("nested too deeply")),
+        }
+    }
+
+    fn scalar<E: de::Error>(self) -> Result<(), E> {
+        if self.object {
+            Err(E::custom("not an object"))
+        } else {
+            Ok(())
+        }
     }
 }
 
-struct CheckedVisitor;
+impl<'de> DeserializeSeed<'de> for Checked {
+    type Value = ();
 
-impl<'de> Visitor<'de> for CheckedVisitor {
-    type Value = Checked;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("JSON")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.scalar()
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.scalar()
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.scalar()
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.scalar()
     }
-    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.scalar()
     }
-    fn visit_unit<E>(self) -> Result<Checked, E> {
-        Ok(Checked)
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.scalar()
     }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
-        Ok(Checked)
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.scalar()?;
+        let inner = self.nested()?;
+        while seq.next_element_seed(inner)?.is_some() {}
+        Ok(())
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_key::<Checked>()?.is_some() {
-            map.next_value::<Checked>()?;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let inner = self.nested()?;
+        // Keys are read as strings, so that their escapes are checked too.
+        let key = Checked {
+            depth_left: 0,
+            object: false,
+        };
+        while map.next_key_seed(key)?.is_some() {
+            map.next_value_seed(inner)?;
         }
-        Ok(Checked)
+        Ok(())
     }
 }
 

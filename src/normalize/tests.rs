@@ -374,6 +374,20 @@ fn normalizing_bytes_equals_normalizing_the_whole_tree() {
         r#","sentry.interfaces.Http":{"url":"http://x/"},"contexts":{"a":1,"b":{}}"#.to_owned(),
         r#", "spans" : [ {"op":"db"} ] , "measurements":{ "lcp": {"value": 1.5} } "#.to_owned(),
         format!(r#","deep":{}{}"#, "[".repeat(130), "]".repeat(130)),
+        format!(r#","deep":{}{}"#, "[".repeat(126), "]".repeat(126)),
+        format!(r#","deep":{}{}"#, "[".repeat(127), "]".repeat(127)),
+        format!(r#","deep":{{"k":{}1{}}}"#, "[".repeat(125), "]".repeat(125)),
+        format!(r#","deep":{{"k":{}1{}}}"#, "[".repeat(126), "]".repeat(126)),
+        r#","breadcrumbs":{"values":[{"message":"a"},null,7]}"#.to_owned(),
+        r#","breadcrumbs":[{"message":"a"}],"sentry.interfaces.Breadcrumbs":{"values":[]}"#
+            .to_owned(),
+        r#","breadcrumbs":{"values":[{"m":"a"}]},"sentry.interfaces.Breadcrumbs":{"values":[]}"#
+            .to_owned(),
+        r#","sentry.interfaces.Breadcrumbs":{"values":[{"m":"b"}]}"#.to_owned(),
+        r#","breadcrumbs":{"values":[{"m":"a"}],"x":1}"#.to_owned(),
+        r#","breadcrumbs":{"values":[{"m":"a"}]},"breadcrumbs":null"#.to_owned(),
+        format!(r#","breadcrumbs":{{"values":[{}{{}}]}}"#, "{},".repeat(150)),
+        r#","breadcrumbs":{"values":[{"\ud800":1}]},"extra":{"\udfff":2}"#.to_owned(),
         r#","n":123456789012345678901234567890,"f":1.0e2,"u":"\u00e9\n""#.to_owned(),
     ];
     let mut passed_through = 0;
