@@ -11,7 +11,7 @@
 use serde_json::Value;
 
 use super::db::{arg, like_contains, Arg, Executor};
-use super::events::{SummaryRow, SUMMARY_COLUMNS};
+use super::events::{SummaryRow, PAYLOAD, SUMMARY_COLUMNS};
 use super::{decode_payload, Backend, EventSummary, Store, StoreError};
 
 /// Most events a tag-filtered page decodes.
@@ -134,7 +134,7 @@ impl Store {
         loop {
             let mut args: Vec<Arg<'_>> = Vec::new();
             let mut sql = format!(
-                "select {SUMMARY_COLUMNS}, payload from events \
+                "select {SUMMARY_COLUMNS}, {PAYLOAD} from events \
                  where issue_id = {} and event_pk < {}",
                 arg(&mut args, issue_id),
                 arg(&mut args, before)

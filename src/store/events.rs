@@ -1,5 +1,5 @@
 //! Stored events (`events`): one row per event, the normalized JSON zstd-compressed in
-//! `payload` (`payload.rs`). Events are written only by the ingest batch (`batch/`); this
+//! `event_payloads` under the same `event_pk` (`payload.rs`). Events are written only by the ingest batch (`batch/`); this
 //! module reads them: an issue's event list, one event, the latest one, neighbours.
 //!
 //! Event lists page by `event_pk` (arrival order): the cursor is the last `event_pk` of the
@@ -76,6 +76,19 @@ pub struct EventNeighbors {
     pub position: i64,
 }
 
+/// The payload of the `events` row in scope, as a column: it lives in `event_payloads`, so
+/// that the events table holds only small rows (scanned and indexed densely) and the payloads
+/// fill their own pages in arrival order.
+/// The grouping values of the `events` row in scope: stored once per grouping
+/// (`groupings.grouping_values`), the same for every event of the hash. Null for a grouping
+/// stored before it had the column whose events were all gone at the upgrade.
+const GROUPING_VALUES: &str = "(select g.grouping_values from groupings g \
+    where g.project_id = events.project_id and g.grouping_version = events.grouping_version \
+    and g.hash = events.grouping_hash) as grouping_values";
+
+pub(in crate::store) const PAYLOAD: &str =
+    "(select p.payload from event_payloads p where p.event_pk = events.event_pk) as payload";
+
 pub(super) const SUMMARY_COLUMNS: &str = "event_pk, event_id, project_id, issue_id, timestamp_ms, \
     received_ms, level, platform, title, culprit, release, environment";
 
@@ -112,26 +125,43 @@ row! {
         grouping_version: String,
         grouping_kind: String,
         grouping_hash: String,
-        grouping_values: String,
+        grouping_values: Option<String>,
         payload: Vec<u8>,
     }
 
     try_into |r| {
         let s = EventSummary::try_from(r.summary)?;
+        let json = decode_payload(&r.payload)?;
+        let values = match r.grouping_values {
+            Some(values) => serde_json::from_str(&values)
+                .map_err(|e| StoreError::Other(format!("corrupt grouping values: {e}")))?,
+            None => regrouped_values(&json, &r.grouping_hash),
+        };
         Ok(StoredEvent {
             summary: s,
             user_key, grouping_version, grouping_kind, grouping_hash,
-            grouping_values: serde_json::from_str(&r.grouping_values)
-                .map_err(|e| StoreError::Other(format!("corrupt grouping values: {e}")))?,
-            payload: decode_payload(&r.payload)?,
+            grouping_values: values,
+            payload: json,
         })
+    }
+}
+
+/// The grouping values of a stored event whose grouping row has none (stored before
+/// migration 0019 with no event left to take them from): grouped again from the payload, if
+/// that still gives its hash; else none.
+fn regrouped_values(payload: &serde_json::Value, hash: &str) -> Vec<String> {
+    let grouping = crate::grouping::group(&crate::event::EventView::new(payload));
+    if grouping.hash == hash {
+        grouping.values
+    } else {
+        Vec::new()
     }
 }
 
 fn full_event_select() -> String {
     format!(
         "select {SUMMARY_COLUMNS}, user_key, grouping_version, grouping_kind, grouping_hash, \
-         grouping_values, payload from events"
+         {GROUPING_VALUES}, {PAYLOAD} from events"
     )
 }
 

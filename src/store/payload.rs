@@ -1,4 +1,4 @@
-//! The `events.payload` column: the normalized event JSON as one zstd frame.
+//! The `event_payloads.payload` column: the normalized event JSON as one zstd frame.
 
 use super::StoreError;
 

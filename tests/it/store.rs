@@ -173,9 +173,10 @@ fn migration_dirs_list_the_same_versions() -> Result<()> {
 }
 
 /// PostgreSQL must not compress the (already zstd) payloads again, nor move a typical one
-/// out to the TOAST table (migrations/postgres/0005_inline_payloads.sql).
+/// out to the TOAST table (migrations/postgres/0005_inline_payloads.sql, and 0019 for their
+/// own table).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_keeps_payloads_in_the_events_row() -> Result<()> {
+async fn postgres_keeps_payloads_in_their_row() -> Result<()> {
     run_postgres(|ctx: Ctx| async move {
         let s = &ctx.store;
         let p = project(s).await?;
@@ -198,7 +199,7 @@ async fn postgres_keeps_payloads_in_the_events_row() -> Result<()> {
         let mut conn = sqlx::PgConnection::connect(&ctx.url).await?;
         let storage: i8 = sqlx::query_scalar(
             "select attstorage from pg_attribute \
-             where attrelid = 'events'::regclass and attname = 'payload'",
+             where attrelid = 'event_payloads'::regclass and attname = 'payload'",
         )
         .fetch_one(&mut conn)
         .await?;
@@ -208,7 +209,8 @@ async fn postgres_keeps_payloads_in_the_events_row() -> Result<()> {
             storage as u8 as char
         );
         let toast: String = sqlx::query_scalar(
-            "select reltoastrelid::regclass::text from pg_class where oid = 'events'::regclass",
+            "select reltoastrelid::regclass::text from pg_class \
+             where oid = 'event_payloads'::regclass",
         )
         .fetch_one(&mut conn)
         .await?;

@@ -41,7 +41,8 @@ pub enum Aggregates {
 /// The JSON columns of a batch, one entry per event in order, encoded before the batch reaches
 /// the SQLite writer thread.
 pub(in crate::store) struct Encoded {
-    /// `events.grouping_values`: the grouping values as a JSON array of strings.
+    /// `groupings.grouping_values` (of the groupings the batch creates): the grouping values
+    /// as a JSON array of strings.
     pub grouping_values: Vec<String>,
     /// `pending_aggregates.tags`: the pairs the event counts in `issue_tags` ([`event_tags`]),
     /// as a JSON array of `[key, value]`; empty unless the batch defers its aggregates.

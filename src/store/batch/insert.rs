@@ -23,13 +23,14 @@ const ISSUE_INSERT: &str = "insert into issues (project_id, title, culprit, leve
     returning issue_id as id";
 
 const GROUPING_INSERT: &str = "insert into groupings \
-    (project_id, grouping_version, hash, issue_id, created_ms) values ($1, $2, $3, $4, $5) \
+    (project_id, grouping_version, hash, issue_id, created_ms, grouping_values) \
+    values ($1, $2, $3, $4, $5, $6) \
     on conflict (project_id, grouping_version, hash) do nothing returning issue_id as id";
 
 const EVENT_COLUMNS: &str = "project_id, event_id, issue_id, timestamp_ms, received_ms, level, \
     platform, title, culprit, release, environment, user_key, grouping_version, grouping_kind, \
-    grouping_hash, grouping_values, payload";
-const EVENT_COLUMN_COUNT: usize = 17;
+    grouping_hash";
+const EVENT_COLUMN_COUNT: usize = 15;
 
 /// What committing one [`NewEvent`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +93,9 @@ pub(in crate::store) async fn insert_batch(
         let issue_id = match known.get(key) {
             Some(&issue_id) => issue_id,
             None => {
-                let (issue_id, new) = find_or_create_issue(tx, &events[indexes[0]], now).await?;
+                let first = indexes[0];
+                let values = &encoded.grouping_values[first];
+                let (issue_id, new) = find_or_create_issue(tx, &events[first], values, now).await?;
                 if new {
                     created.insert(issue_id);
                 }
@@ -117,7 +120,6 @@ pub(in crate::store) async fn insert_batch(
                     event: &events[i],
                     event_id: &ids[i],
                     issue_id: issue_of[i],
-                    grouping_values: &encoded.grouping_values[i],
                 })
                 .collect();
             pg::insert_events(conn, &rows).await?
@@ -133,13 +135,7 @@ pub(in crate::store) async fn insert_batch(
                 );
                 let mut args = Vec::with_capacity(chunk.len() * EVENT_COLUMN_COUNT);
                 for &i in chunk {
-                    push_event_args(
-                        &mut args,
-                        &events[i],
-                        &ids[i],
-                        &encoded.grouping_values[i],
-                        issue_of[i],
-                    );
+                    push_event_args(&mut args, &events[i], &ids[i], issue_of[i]);
                 }
                 stored.extend(tx.fetch_all::<InsertedRow>(&sql, args).await?);
             }
@@ -152,6 +148,7 @@ pub(in crate::store) async fn insert_batch(
             event_pks[i] = row.event_pk;
         }
     }
+    insert_payloads(tx, events, &inserted, &event_pks).await?;
 
     // An issue created for events that were all duplicates must not survive.
     let used: BTreeSet<i64> = (0..n)
@@ -231,10 +228,13 @@ pub(in crate::store) async fn insert_batch(
         .collect())
 }
 
-/// Phase 1 for one hash; returns the issue id and whether this transaction created it.
+/// Phase 1 for one hash; returns the issue id and whether this transaction created it. A new
+/// grouping row records `values` (the grouping values as JSON): every event of the hash has
+/// the same, so they are stored once per grouping, not per event.
 async fn find_or_create_issue(
     tx: &mut impl Executor,
     e: &NewEvent,
+    values: &str,
     now: i64,
 ) -> Result<(i64, bool), StoreError> {
     let key = || -> Vec<Arg<'_>> {
@@ -264,7 +264,7 @@ async fn find_or_create_issue(
         .await?
         .id;
     let mut args = key();
-    args.extend([issue_id.into(), now.into()]);
+    args.extend([issue_id.into(), now.into(), values.into()]);
     if tx
         .fetch_optional::<IdRow>(GROUPING_INSERT, args)
         .await?
@@ -286,13 +286,7 @@ async fn find_or_create_issue(
     Ok((row.id, false))
 }
 
-fn push_event_args<'a>(
-    args: &mut Vec<Arg<'a>>,
-    e: &'a NewEvent,
-    id: &'a str,
-    values: &'a str,
-    issue_id: i64,
-) {
+fn push_event_args<'a>(args: &mut Vec<Arg<'a>>, e: &'a NewEvent, id: &'a str, issue_id: i64) {
     args.extend([
         e.project_id.into(),
         id.into(),
@@ -309,9 +303,40 @@ fn push_event_args<'a>(
         e.grouping.version.into(),
         e.grouping.kind.as_str().into(),
         e.grouping.hash.as_str().into(),
-        values.into(),
-        Arg::Bytes(&e.payload),
     ]);
+}
+
+/// The payloads of the stored events (`inserted[i]`, key `event_pks[i]`), in key order: on
+/// SQLite each lands at the right edge of `event_payloads`, pages filled in arrival order.
+async fn insert_payloads(
+    tx: &mut impl Executor,
+    events: &[NewEvent],
+    inserted: &[bool],
+    event_pks: &[i64],
+) -> Result<(), StoreError> {
+    let mut rows: Vec<(i64, &[u8])> = (0..events.len())
+        .filter(|&i| inserted[i])
+        .map(|i| (event_pks[i], events[i].payload.as_slice()))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort_unstable_by_key(|r| r.0);
+    if let Some(conn) = tx.postgres() {
+        return pg::insert_payloads(conn, &rows).await;
+    }
+    for chunk in chunks(&rows) {
+        let sql = format!(
+            "insert into event_payloads (event_pk, payload) values {}",
+            values_list(chunk.len(), 2)
+        );
+        let mut args = Vec::with_capacity(chunk.len() * 2);
+        for &(pk, payload) in chunk {
+            args.extend([pk.into(), Arg::Bytes(payload)]);
+        }
+        tx.execute(&sql, args).await?;
+    }
+    Ok(())
 }
 
 /// Phase 1 lookup: the issue of every grouping key already stored, in a few `in (…)`

@@ -26,7 +26,8 @@
 //!    hash first (PostgreSQL makes our insert wait for it), delete our still-invisible issue
 //!    and join theirs: one issue, no orphan.
 //! 2. **Events**, by `(project_id, event_id)`: multi-row `insert … on conflict do nothing
-//!    returning`; rows not returned are duplicates and change nothing else. A new issue all
+//!    returning`; rows not returned are duplicates and change nothing else. The stored
+//!    events' payloads follow in `event_payloads`, by key (arrival order). A new issue all
 //!    of whose events turned out to be duplicates is deleted again.
 //! 3. **Aggregates** (`aggregate.rs`): the touched issues locked in id order, then their
 //!    counters, users, tags, hourly counts, regressions and outbox rows. Under load

@@ -15,10 +15,10 @@ use crate::store::StoreError;
 /// stored `(project_id, event_id)` keys are skipped, as with the portable form).
 const EVENT_INSERT: &str = "insert into events (project_id, event_id, issue_id, timestamp_ms, \
     received_ms, level, platform, title, culprit, release, environment, user_key, \
-    grouping_version, grouping_kind, grouping_hash, grouping_values, payload) \
+    grouping_version, grouping_kind, grouping_hash) \
     select * from unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-    $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[]) \
+    $13::text[], $14::text[], $15::text[]) \
     on conflict (project_id, event_id) do nothing \
     returning event_pk, project_id, event_id";
 
@@ -28,6 +28,9 @@ const GROUPING_LOOKUP: &str = "select h.hash, g.issue_id from unnest($3::text[])
     cross join lateral (select issue_id from groupings \
     where project_id = $1 and grouping_version = $2 and hash = h.hash offset 0) as g";
 
+const PAYLOAD_INSERT: &str = "insert into event_payloads (event_pk, payload) \
+    select * from unnest($1::bigint[], $2::bytea[])";
+
 const PENDING_INSERT: &str = "insert into pending_aggregates (event_pk, tags) \
     select * from unnest($1::bigint[], $2::text[])";
 
@@ -36,7 +39,6 @@ pub(super) struct EventRow<'a> {
     pub event: &'a NewEvent,
     pub event_id: &'a str,
     pub issue_id: i64,
-    pub grouping_values: &'a str,
 }
 
 /// [`EVENT_INSERT`] of `rows`. Errors: storage errors as they come.
@@ -60,8 +62,6 @@ pub(super) async fn insert_events(
         .bind(column(rows, |r| r.event.grouping.version))
         .bind(column(rows, |r| r.event.grouping.kind.as_str()))
         .bind(column(rows, |r| r.event.grouping.hash.as_str()))
-        .bind(column(rows, |r| r.grouping_values))
-        .bind(column(rows, |r| r.event.payload.as_slice()))
         .fetch_all(conn)
         .await
         .map_err(db_error)
@@ -96,6 +96,20 @@ pub(super) async fn insert_pending(
     sqlx::query(PENDING_INSERT)
         .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
         .bind(rows.iter().map(|r| r.1).collect::<Vec<&str>>())
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// [`PAYLOAD_INSERT`] of `(event_pk, payload)` pairs.
+pub(super) async fn insert_payloads(
+    conn: &mut PgConnection,
+    rows: &[(i64, &[u8])],
+) -> Result<(), StoreError> {
+    sqlx::query(PAYLOAD_INSERT)
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|r| r.1).collect::<Vec<&[u8]>>())
         .execute(conn)
         .await
         .map_err(db_error)?;

@@ -34,6 +34,7 @@ use crate::store::batch::{
     index_user_key, roll_up, tag_pairs, PendingEvent, PENDING_EVENT_COLUMNS,
 };
 use crate::store::db::{chunks, placeholders, values_list, Arg, Executor, IdRow, Tx};
+use crate::store::events::PAYLOAD;
 use crate::store::{decode_payload, Backend};
 use crate::triage::Actor;
 
@@ -464,7 +465,7 @@ impl Store {
         loop {
             let sql = format!(
                 "select {PENDING_EVENT_COLUMNS}, grouping_version, grouping_kind, \
-                 grouping_hash, payload from events where issue_id = $1 and grouping_hash in ({hash_list}) and event_pk > ${} \
+                 grouping_hash, {PAYLOAD} from events where issue_id = $1 and grouping_hash in ({hash_list}) and event_pk > ${} \
                  order by event_pk limit {UNMERGE_CHUNK}",
                 chosen.len() + 2
             );

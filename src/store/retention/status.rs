@@ -133,8 +133,10 @@ impl Store {
                     .fetch_one::<PgSizeRow>(
                         "select cast(coalesce(sum(pg_total_relation_size(c.oid)), 0) as bigint) \
                            as total, \
-                         cast(pg_total_relation_size('events') as bigint) as events_total, \
-                         cast(pg_table_size('events') as bigint) as events_heap \
+                         cast(pg_total_relation_size('events') \
+                           + pg_total_relation_size('event_payloads') as bigint) as events_total, \
+                         cast(pg_table_size('events') + pg_table_size('event_payloads') as bigint) \
+                           as events_heap \
                          from pg_class c join pg_namespace n on n.oid = c.relnamespace \
                          where n.nspname = current_schema() and c.relkind = 'r'",
                         vec![],
@@ -148,8 +150,10 @@ impl Store {
                 let row_bytes = self
                     .db()
                     .fetch_one::<IdRow>(
-                        "select cast(coalesce(avg(pg_column_size(e.*)), 0) as bigint) as id \
-                         from (select * from events order by event_pk desc limit 1000) e",
+                        "select cast(coalesce(avg(pg_column_size(e.*) + pg_column_size(p.*)), 0) \
+                           as bigint) as id \
+                         from (select * from events order by event_pk desc limit 1000) e \
+                         join event_payloads p on p.event_pk = e.event_pk",
                         vec![],
                     )
                     .await?
