@@ -6,7 +6,7 @@
 //! page, as a decimal string.
 
 use super::db::{arg, next_page, page_limit, Arg, Executor, IdRow, MaxRow};
-use super::{decode_payload, Store, StoreError};
+use super::{Store, StoreError};
 use crate::protocol::EventId;
 
 /// The indexed columns of a stored event (no payload).
@@ -115,15 +115,21 @@ row! {
         grouping_values: String,
         payload: Vec<u8>,
     }
+}
 
-    try_into |r| {
-        let s = EventSummary::try_from(r.summary)?;
+impl Store {
+    /// An event row with its payload decoded (loading the dictionary it names, if needed).
+    async fn stored_event(&self, r: FullEventRow) -> Result<StoredEvent, StoreError> {
+        let payload = self.decode_stored(&mut self.db(), &r.payload).await?;
         Ok(StoredEvent {
-            summary: s,
-            user_key, grouping_version, grouping_kind, grouping_hash,
+            summary: EventSummary::try_from(r.summary)?,
+            user_key: r.user_key,
+            grouping_version: r.grouping_version,
+            grouping_kind: r.grouping_kind,
+            grouping_hash: r.grouping_hash,
             grouping_values: serde_json::from_str(&r.grouping_values)
                 .map_err(|e| StoreError::Other(format!("corrupt grouping values: {e}")))?,
-            payload: decode_payload(&r.payload)?,
+            payload,
         })
     }
 }
@@ -202,10 +208,11 @@ impl Store {
             "{} where project_id = $1 and event_id = $2",
             full_event_select()
         );
-        self.db()
+        let row = self
+            .db()
             .fetch_one::<FullEventRow>(&sql, vec![project_id.into(), event_id.simple().into()])
-            .await?
-            .try_into()
+            .await?;
+        self.stored_event(row).await
     }
 
     /// The issue's most recently received event. Errors: [`StoreError::NotFound`] when the
@@ -215,10 +222,11 @@ impl Store {
             "{} where issue_id = $1 order by event_pk desc limit 1",
             full_event_select()
         );
-        self.db()
+        let row = self
+            .db()
             .fetch_one::<FullEventRow>(&sql, vec![issue_id.into()])
-            .await?
-            .try_into()
+            .await?;
+        self.stored_event(row).await
     }
 
     /// The older and newer neighbours of an event within its issue.
