@@ -79,6 +79,11 @@ impl App {
         let pruning =
             crate::retention::job(store.clone(), config.retention.clone(), retention.clone());
         jobs.add(pruning);
+        jobs.add(crate::payload_dictionaries::sync_job(store.clone()));
+        jobs.add(crate::payload_dictionaries::train_job(
+            store.clone(),
+            &config.storage,
+        ));
         jobs.add(crate::monitors::cron::MonitorClock::new(store.clone()));
         jobs.add(crate::monitors::uptime::UptimeRunner::new(
             store.clone(),

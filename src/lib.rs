@@ -22,6 +22,7 @@ pub mod monitors;
 pub mod normalize;
 pub mod notify;
 pub mod outbound;
+pub mod payload_dictionaries;
 pub mod protocol;
 pub mod retention;
 pub mod startup;

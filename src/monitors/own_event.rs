@@ -27,7 +27,8 @@ pub fn own_event(
             timestamp_bounds: normalize::TimestampBounds::UNBOUNDED,
         },
     );
-    let mut event = new_event(project_id, n, grouping);
+    // Without the project's dictionary: these events are rare, and read back like any other.
+    let mut event = new_event(project_id, n, grouping, None);
     event.fields.culprit = Some(culprit);
     event.fields.user_key = None;
     event

@@ -83,12 +83,20 @@ pub struct StorageConfig {
     /// reader holds an old snapshot), instead of letting the log fill the disk. Default 1 GiB;
     /// no effect on PostgreSQL.
     pub max_wal_bytes: u64,
+    /// Stored events a project needs before a zstd dictionary is trained on them for its
+    /// payloads (`src/payload_dictionaries.rs`); 0: never. Default 1,000.
+    pub dictionary_after_events: u64,
+    /// Seconds between the passes that look for projects to train a dictionary for (plus up
+    /// to a fifth at random; one server at a time). Default 300.
+    pub dictionary_interval_secs: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             max_wal_bytes: 1024 * 1024 * 1024,
+            dictionary_after_events: 1_000,
+            dictionary_interval_secs: 300,
         }
     }
 }

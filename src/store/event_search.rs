@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::db::{arg, like_contains, Arg, Executor};
 use super::events::{SummaryRow, PAYLOAD, SUMMARY_COLUMNS};
-use super::{decode_payload, Backend, EventSummary, Store, StoreError};
+use super::{Backend, EventSummary, Store, StoreError};
 
 /// Most events a tag-filtered page decodes.
 pub const SCAN_BUDGET: usize = 2_000;
@@ -168,7 +168,7 @@ impl Store {
                 scanned += 1;
                 let pk = r.summary.event_pk;
                 before = pk;
-                let payload = decode_payload(&r.payload)?;
+                let payload = self.decode_stored(&mut self.db(), &r.payload).await?;
                 let tags = tags_of(&payload);
                 let wanted = filter
                     .tags

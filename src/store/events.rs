@@ -6,7 +6,7 @@
 //! page, as a decimal string.
 
 use super::db::{arg, next_page, page_limit, Arg, Executor, IdRow, MaxRow};
-use super::{decode_payload, Store, StoreError};
+use super::{Store, StoreError};
 use crate::protocol::EventId;
 
 /// The indexed columns of a stored event (no payload).
@@ -76,9 +76,6 @@ pub struct EventNeighbors {
     pub position: i64,
 }
 
-/// The payload of the `events` row in scope, as a column: it lives in `event_payloads`, so
-/// that the events table holds only small rows (scanned and indexed densely) and the payloads
-/// fill their own pages in arrival order.
 /// The grouping values of the `events` row in scope: stored once per grouping
 /// (`groupings.grouping_values`), the same for every event of the hash. Null for a grouping
 /// stored before it had the column whose events were all gone at the upgrade.
@@ -86,6 +83,9 @@ const GROUPING_VALUES: &str = "(select g.grouping_values from groupings g \
     where g.project_id = events.project_id and g.grouping_version = events.grouping_version \
     and g.hash = events.grouping_hash) as grouping_values";
 
+/// The payload of the `events` row in scope, as a column: it lives in `event_payloads`, so
+/// that the events table holds only small rows (scanned and indexed densely) and the payloads
+/// fill their own pages in arrival order.
 pub(in crate::store) const PAYLOAD: &str =
     "(select p.payload from event_payloads p where p.event_pk = events.event_pk) as payload";
 
@@ -128,20 +128,25 @@ row! {
         grouping_values: Option<String>,
         payload: Vec<u8>,
     }
+}
 
-    try_into |r| {
-        let s = EventSummary::try_from(r.summary)?;
-        let json = decode_payload(&r.payload)?;
-        let values = match r.grouping_values {
+impl Store {
+    /// An event row with its payload decoded (loading the dictionary it names, if needed).
+    async fn stored_event(&self, r: FullEventRow) -> Result<StoredEvent, StoreError> {
+        let payload = self.decode_stored(&mut self.db(), &r.payload).await?;
+        let grouping_values = match r.grouping_values {
             Some(values) => serde_json::from_str(&values)
                 .map_err(|e| StoreError::Other(format!("corrupt grouping values: {e}")))?,
-            None => regrouped_values(&json, &r.grouping_hash),
+            None => regrouped_values(&payload, &r.grouping_hash),
         };
         Ok(StoredEvent {
-            summary: s,
-            user_key, grouping_version, grouping_kind, grouping_hash,
-            grouping_values: values,
-            payload: json,
+            summary: EventSummary::try_from(r.summary)?,
+            user_key: r.user_key,
+            grouping_version: r.grouping_version,
+            grouping_kind: r.grouping_kind,
+            grouping_hash: r.grouping_hash,
+            grouping_values,
+            payload,
         })
     }
 }
@@ -232,10 +237,11 @@ impl Store {
             "{} where project_id = $1 and event_id = $2",
             full_event_select()
         );
-        self.db()
+        let row = self
+            .db()
             .fetch_one::<FullEventRow>(&sql, vec![project_id.into(), event_id.simple().into()])
-            .await?
-            .try_into()
+            .await?;
+        self.stored_event(row).await
     }
 
     /// The issue's most recently received event. Errors: [`StoreError::NotFound`] when the
@@ -245,10 +251,11 @@ impl Store {
             "{} where issue_id = $1 order by event_pk desc limit 1",
             full_event_select()
         );
-        self.db()
+        let row = self
+            .db()
             .fetch_one::<FullEventRow>(&sql, vec![issue_id.into()])
-            .await?
-            .try_into()
+            .await?;
+        self.stored_event(row).await
     }
 
     /// The older and newer neighbours of an event within its issue.

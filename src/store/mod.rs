@@ -40,6 +40,8 @@
 //!   their check-ins, and incidents; `monitor_tx.rs`: [`MonitorTx`], the one transaction a
 //!   check-in (or the monitor clock) commits, issue event and outbox rows included.
 //! * `status_pages.rs`: public status pages and the daily tallies of their bars.
+//! * `payload_dictionaries.rs`: `payload_dictionaries`, per-project zstd dictionaries of event
+//!   payloads, with the current ones in memory and the decoders readers load on demand.
 //! * `uptime.rs`: uptime checks, their results and the certificates they saw, and the
 //!   [`MonitorTx`] writes of a result.
 //!
@@ -56,7 +58,8 @@
 //!   aggregates (`pending_aggregates`).
 //! * `writer/`: the threads that run batches, one per engine (a SQLite file: a rusqlite
 //!   connection and a WAL checkpointer; PostgreSQL: its own runtime and connections).
-//! * `connect.rs` opens each engine; `payload.rs` encodes the `events.payload` column (zstd).
+//! * `connect.rs` opens each engine; `payload.rs` encodes the `events.payload` column (zstd,
+//!   with the project's dictionary from `payload_dictionaries.rs` when it has one).
 
 #[macro_use]
 mod db;
@@ -81,6 +84,7 @@ mod monitor_tx;
 mod monitors;
 mod outbox;
 mod payload;
+mod payload_dictionaries;
 mod projects;
 mod releases;
 mod resolutions;
@@ -128,7 +132,12 @@ pub use issues::{
 pub use monitor_tx::{CheckInChange, MonitorTx, NewCheckIn, NewIncident};
 pub use monitors::{Monitor, MonitorEnvironment};
 pub use outbox::{FanOut, NotificationItem, OutboxEntry, Trigger};
-pub use payload::{decode_payload, encode_payload, encode_payload_json};
+pub use payload::{
+    decode_payload, decode_payload_with, encode_json, encode_payload, encode_value, encode_with,
+    payload_dictionary_id, set_dictionary_id, Dictionaries, PayloadDictionary,
+    DICTIONARY_ZSTD_LEVEL,
+};
+pub use payload_dictionaries::PayloadInfo;
 pub use projects::{KeyInfo, Project, ProjectStats};
 pub use releases::{Deploy, Release, ReleaseStats, ReleaseSummary, ReleaseUpdate};
 pub use retention::{
@@ -185,6 +194,9 @@ pub struct Store {
     /// A SQLite database file as the writer opened it, which [`Store::ping`] checks is
     /// still the file at its path.
     file: Option<std::sync::Arc<writer::DatabaseFile>>,
+    /// Payload dictionaries in memory: each project's current one, and those readers
+    /// loaded (`payload_dictionaries.rs`).
+    dictionaries: std::sync::Arc<payload::Dictionaries>,
 }
 
 impl Store {
@@ -238,6 +250,7 @@ impl Store {
             writer,
             writer_pool,
             file,
+            dictionaries: Default::default(),
         })
     }
 

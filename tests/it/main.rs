@@ -17,6 +17,7 @@ mod ingest;
 mod jobs;
 mod monitors;
 mod notify;
+mod payload_dictionaries;
 mod python_sdk;
 mod replay;
 mod retention;

@@ -9,7 +9,7 @@
 use crate::grouping::{self, Grouping};
 use crate::normalize;
 use crate::protocol::envelope::Item;
-use crate::store::{encode_payload_json, NewEvent};
+use crate::store::{encode_with, NewEvent, PayloadDictionary};
 
 use super::super::error::IngestError;
 use super::super::writer::SubmitError;
@@ -126,13 +126,18 @@ async fn process(cx: &ItemContext<'_>, item: &Item) -> Result<NewEvent, IngestEr
         &mut n,
     )
     .await;
+    // The project's dictionary from memory: a newer one installed meanwhile takes over with
+    // the next event, this one keeps the `Arc` it was handed.
+    let dictionary = cx.app.store.payload_dictionary(project_id);
     if large {
         let heavy = cx.app.gate.heavy();
         heavy
-            .run("processing", move || prepare(n, project_id))
+            .run("processing", move || {
+                prepare(n, project_id, dictionary.as_deref())
+            })
             .await
     } else {
-        Ok(prepare(n, project_id))
+        Ok(prepare(n, project_id, dictionary.as_deref()))
     }
     // `working` is given back here: the queued event is its compressed payload, which the
     // request's body (still charged until the answer) outweighs.
@@ -153,18 +158,28 @@ fn normalized(
     Ok(n)
 }
 
-/// Groups a processed event and encodes it for the writer.
-fn prepare(n: normalize::Normalized, project_id: i64) -> NewEvent {
+/// Groups a processed event and encodes it for the writer with the project's dictionary.
+fn prepare(
+    n: normalize::Normalized,
+    project_id: i64,
+    dictionary: Option<&PayloadDictionary>,
+) -> NewEvent {
     let grouping = grouping::group(&n.view());
-    new_event(project_id, n, grouping)
+    new_event(project_id, n, grouping, dictionary)
 }
 
 /// The writer's row for normalized event `n` of `project_id`, grouped by `grouping`, its
-/// payload encoded ([`encode_payload_json`] of [`normalize::Normalized::write_json`]).
-pub fn new_event(project_id: i64, n: normalize::Normalized, grouping: Grouping) -> NewEvent {
+/// payload encoded ([`encode_with`] of [`normalize::Normalized::write_json`]) with
+/// `dictionary` (the project's, if it has one).
+pub fn new_event(
+    project_id: i64,
+    n: normalize::Normalized,
+    grouping: Grouping,
+    dictionary: Option<&PayloadDictionary>,
+) -> NewEvent {
     NewEvent {
         project_id,
-        payload: encode_payload_json(|json| n.write_json(json)),
+        payload: encode_with(|json| n.write_json(json), dictionary),
         fields: n.fields,
         grouping,
     }

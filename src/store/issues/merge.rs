@@ -35,7 +35,7 @@ use crate::store::batch::{
 };
 use crate::store::db::{chunks, placeholders, values_list, Arg, Executor, IdRow, Tx};
 use crate::store::events::PAYLOAD;
-use crate::store::{decode_payload, Backend};
+use crate::store::Backend;
 use crate::triage::Actor;
 
 /// Events read per query while an unmerge collects what moves.
@@ -191,7 +191,7 @@ struct Moved {
 }
 
 impl Moved {
-    fn add(&mut self, moved: &MovedEvent) -> Result<(), StoreError> {
+    fn add(&mut self, moved: &MovedEvent, payload: &serde_json::Value) -> Result<(), StoreError> {
         let e = &moved.event;
         let ts = e.timestamp_ms;
         if self.count == 0 {
@@ -220,7 +220,6 @@ impl Moved {
             .hours
             .entry(ts.div_euclid(HOUR_MS) * HOUR_MS)
             .or_default() += 1;
-        let payload = decode_payload(&moved.payload)?;
         let pairs: Vec<(&str, &str)> = payload
             .get("tags")
             .and_then(|t| t.as_array())
@@ -477,7 +476,8 @@ impl Store {
                     .iter()
                     .any(|r| r.hash == e.grouping_hash && r.grouping_version == e.grouping_version);
                 if versions_match {
-                    moved.add(e)?;
+                    let payload = self.decode_stored(&mut tx, &e.payload).await?;
+                    moved.add(e, &payload)?;
                 }
             }
             match rows.last() {

@@ -76,6 +76,9 @@ const PROJECT_ROWS: &[&str] = &[
     "delete from status_pages where project_id = $1",
     "delete from artifact_files where project_id = $1",
     "delete from artifact_bundles where project_id = $1",
+    // Payloads name their dictionary: it goes only once none of the project's events is left.
+    "delete from payload_dictionaries where project_id = $1 \
+     and not exists (select 1 from events where project_id = $1)",
     "delete from deploys where release_id in \
      (select release_id from releases where project_id = $1)",
     "delete from releases where project_id = $1",
@@ -367,7 +370,11 @@ impl Store {
     /// keys, discarded hashes, notifications, the project row). Returns whether the project
     /// row went (false while issues remain).
     pub async fn finish_project_delete(&self, project_id: i64) -> Result<bool, StoreError> {
-        Ok(self.prune(Prune::Project { project_id }).await?.rows > 0)
+        let gone = self.prune(Prune::Project { project_id }).await?.rows > 0;
+        if gone {
+            self.forget_payload_dictionary(project_id);
+        }
+        Ok(gone)
     }
 
     /// SQLite with `auto_vacuum = incremental`: returns up to `pages` free pages to the file
