@@ -20,6 +20,7 @@
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fmt;
 
 use super::fields::{ALIASES, OBJECT_FIELDS};
@@ -96,25 +97,32 @@ impl<'de> Visitor<'de> for MembersVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
         let mut members = Members::default();
+        // Where each passed-through key sits, so that a repeated key costs no scan (an event
+        // may have many thousands of keys).
+        let mut slots: HashMap<String, usize> = HashMap::new();
+        let mut passthrough: Vec<Option<(String, Box<RawValue>)>> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             // A repeated key replaces the earlier value, as in serde_json's own maps.
+            if let Some(at) = slots.remove(&key) {
+                passthrough[at] = None;
+            }
             if is_read(&key) {
                 let value = map.next_value::<Value>()?;
-                members.passthrough.retain(|(k, _)| *k != key);
                 members.read.insert(key, value);
                 continue;
             }
             let raw = map.next_value_seed(RawSeed)?;
-            members.passthrough.retain(|(k, _)| *k != key);
             if passes_through(&key, &raw) {
                 members.read.remove(&key);
-                members.passthrough.push((key, raw));
+                slots.insert(key.clone(), passthrough.len());
+                passthrough.push(Some((key, raw)));
             } else {
                 members
                     .read
                     .insert(key, parse_member(&raw).map_err(de::Error::custom)?);
             }
         }
+        members.passthrough = passthrough.into_iter().flatten().collect();
         // A legacy alias of a passed-through member: `fields::map_aliases` decides between the
         // two, so both go into the tree.
         for &(alias, canonical) in ALIASES {
