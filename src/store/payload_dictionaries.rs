@@ -54,6 +54,10 @@ fn dict_id(id: i64) -> Result<u32, StoreError> {
         .ok_or_else(|| StoreError::Other(format!("payload dictionary id {id} out of range")))
 }
 
+/// One dictionary row by its id (the id its frames name).
+const DICTIONARY_BY_ID: &str =
+    "select project_id, dictionary from payload_dictionaries where dict_id = $1";
+
 impl Store {
     /// The project's current payload dictionary, from memory (refreshed by
     /// [`Store::load_payload_dictionaries`] and [`Store::add_payload_dictionary`]); `None`
@@ -83,10 +87,7 @@ impl Store {
             }
             let row: DictionaryRow = self
                 .db()
-                .fetch_one(
-                    "select project_id, dictionary from payload_dictionaries where dict_id = $1",
-                    vec![r.dict_id.into()],
-                )
+                .fetch_one(DICTIONARY_BY_ID, vec![r.dict_id.into()])
                 .await?;
             let d = PayloadDictionary::new(id, row.project_id, &row.dictionary)?;
             self.dictionaries.install(d, &row.dictionary);
@@ -235,10 +236,7 @@ impl Store {
             return Ok(Some(d));
         }
         let row: Option<DictionaryRow> = ex
-            .fetch_optional(
-                "select project_id, dictionary from payload_dictionaries where dict_id = $1",
-                vec![i64::from(id).into()],
-            )
+            .fetch_optional(DICTIONARY_BY_ID, vec![i64::from(id).into()])
             .await?;
         Ok(row.map(|r| self.dictionaries.add_decoder(id, &r.dictionary)))
     }
