@@ -43,6 +43,50 @@ pub const DICTIONARY_BYTES: usize = 32 * 1024;
 /// How long a project whose training failed waits before it is tried again.
 const RETRY_AFTER_MS: i64 = DAY_MS;
 
+/// Counts, per project, the events this server encoded without a dictionary, so that a new
+/// project gets its dictionary moments after it reaches `storage.dictionary_after_events`
+/// instead of at the training job's next pass, up to `storage.dictionary_interval_secs` (300 s)
+/// later: a burst that starts a project (the case dictionaries pay most for, issue #23) would
+/// otherwise store all of its first minutes without one.
+#[derive(Debug, Default)]
+pub struct Due {
+    counts: Mutex<HashMap<i64, u64>>,
+}
+
+impl Due {
+    /// Counts one event of `project_id` encoded without a dictionary; true every `after`
+    /// events (never for 0), when the caller should ask for a training pass
+    /// ([`train_soon`]). The count is of events encoded, some not yet committed, so a pass
+    /// may still find the project short of the threshold: the next `after` events ask again.
+    pub fn event_without_dictionary(&self, project_id: i64, after: u64) -> bool {
+        if after == 0 {
+            return false;
+        }
+        let Ok(mut counts) = self.counts.lock() else {
+            return false;
+        };
+        let count = counts.entry(project_id).or_default();
+        *count += 1;
+        if *count < after {
+            return false;
+        }
+        *count = 0;
+        true
+    }
+}
+
+/// Asks for a pass of the training job without waiting for it (a pass already running
+/// finishes first; on a server without the job's lease the pass is skipped, and the server
+/// holding it trains at its next pass).
+pub fn train_soon(jobs: &jobs::Jobs) {
+    let jobs = jobs.clone();
+    tokio::spawn(async move {
+        if let Err(e) = jobs.run_now(TRAIN_JOB).await {
+            tracing::debug!(error = %e, "no early payload dictionary pass");
+        }
+    });
+}
+
 /// Trains a dictionary on `samples` (JSON texts) of at most `max_bytes`: a blocking call of
 /// seconds for a thousand 12 KB samples (run it off the async workers). Errors: zstd's (too
 /// few or too small samples).
@@ -145,4 +189,27 @@ pub fn sync_job(store: Store) -> impl jobs::Job {
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Due;
+
+    #[test]
+    fn due_every_threshold_of_events_per_project() {
+        let due = Due::default();
+        let asks = |project, n| {
+            (0..n)
+                .filter(|_| due.event_without_dictionary(project, 3))
+                .count()
+        };
+        assert_eq!(asks(1, 2), 0);
+        assert_eq!(asks(2, 2), 0, "projects count apart");
+        assert_eq!(asks(1, 1), 1, "the third event of project 1");
+        assert_eq!(asks(1, 6), 2);
+        assert!(
+            !Due::default().event_without_dictionary(1, 0),
+            "0 turns it off"
+        );
+    }
 }

@@ -2,8 +2,8 @@
 //! limit (413), the body-rate rule of `http::min_rate` (408) and the bytes-in-flight budget of
 //! [`Gate`] (429 once a brief wait for room is over), reserved by `Content-Length` before
 //! reading (up to the address's share), grown as the body arrives and again as it is
-//! decompressed. Decompression always runs as a heavy step ([`Heavy`]), never on the async
-//! workers that answer everyone else.
+//! decompressed. Decompression of anything larger than a typical envelope runs as a heavy step
+//! ([`Heavy`]), never on the async workers that answer everyone else.
 //!
 //! A request whose only credential can be the envelope header's `dsn` is read one line at a
 //! time: [`BodyReader::first_line`] stops at the header, so that the key is checked before the
@@ -201,8 +201,16 @@ impl<'a> BodyReader<'a> {
     }
 }
 
-/// Undoes `Content-Encoding` as a heavy step ([`Heavy`]), charging the output to `reservation`
-/// as it grows; an unencoded body is returned as is. The compressed body is given back to the
+/// Largest decoded body undone on the async worker that read it, bytes: as for events
+/// (`items::event`), a typical compressed envelope decodes to ~12 KB in tens of
+/// microseconds, less than handing it to a heavy step costs, while a larger one could hold
+/// the worker for milliseconds.
+const INLINE_DECODED: usize = 64 * 1024;
+
+/// Undoes `Content-Encoding`, charging the output to `reservation` as it grows; an unencoded
+/// body is returned as is. A gzip or deflate body that decodes to at most [`INLINE_DECODED`]
+/// bytes is decoded inline; a larger one (found out when the inline attempt passes that size,
+/// or from its compressed size) and any other coding as a heavy step ([`Heavy`]). The compressed body is given back to the
 /// budget once decoded.
 ///
 /// Errors: 415 for an unsupported coding, 413 past `limit`, 429 when the budget runs out,
@@ -217,6 +225,30 @@ pub(super) async fn decode(
 ) -> Result<(Bytes, Reservation), IngestError> {
     if !decode::is_encoded(encoding.as_deref())? {
         return Ok((raw, reservation));
+    }
+    if raw.len() <= INLINE_DECODED && decode::has_small_window(encoding.as_deref()) {
+        let inline_limit = limit.min(INLINE_DECODED);
+        let mut charged = 0;
+        let decoded =
+            decode::decode_body_within(encoding.as_deref(), raw.clone(), inline_limit, &mut |n| {
+                let granted = reservation.grow(n).is_ok();
+                charged += if granted { n } else { 0 };
+                granted
+            });
+        match decoded {
+            Ok(body) => {
+                reservation.shrink(raw.len());
+                return Ok((body, reservation));
+            }
+            // Larger than an inline decode: the heavy step starts over.
+            Err(DecodeError::TooLarge { .. }) if limit > inline_limit => {
+                reservation.shrink(charged);
+            }
+            Err(DecodeError::OverBudget) => {
+                return Err(refused(Refusal::OverBudget, retry_after_secs))
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let (decoded, reservation) = heavy
         .run("decoding", move || {
@@ -241,5 +273,116 @@ pub(super) fn refused(refusal: Refusal, retry_after_secs: u64) -> IngestError {
     match refusal {
         Refusal::AddressFull => IngestError::AddressBusy { retry_after_secs },
         Refusal::OverBudget => IngestError::OverBudget { retry_after_secs },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::budget::Budget;
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn gzip(data: &[u8]) -> Bytes {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).expect("compresses");
+        Bytes::from(e.finish().expect("compresses"))
+    }
+
+    /// A JSON-ish body of about `len` bytes that compresses like an event (not to nothing).
+    fn body(len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 64);
+        let mut i = 0u64;
+        while out.len() < len {
+            i = i
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            out.extend_from_slice(
+                format!("{{\"n\":{},\"s\":\"frame_{}\"}},", i >> 40, i % 97).as_bytes(),
+            );
+        }
+        out
+    }
+
+    /// What decoding `compressed` charges when done in one go.
+    fn charge_of(compressed: &Bytes) -> usize {
+        let mut sum = 0;
+        decode::decode_body_within(Some("gzip"), compressed.clone(), 1 << 20, &mut |n| {
+            sum += n;
+            true
+        })
+        .expect("decodes");
+        sum
+    }
+
+    /// With the only heavy slot taken, a typical gzip body still decodes (inline), while one
+    /// that decodes past [`INLINE_DECODED`] waits for the slot, and its inline attempt leaves
+    /// nothing charged behind.
+    #[tokio::test]
+    async fn small_gzip_bodies_decode_inline_and_large_ones_as_heavy_steps() {
+        let heavy = Arc::new(Heavy::with_slots(1));
+        let budget = Budget::new(64 << 20, Duration::ZERO);
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::spawn({
+            let heavy = heavy.clone();
+            async move {
+                heavy
+                    .run("holding the slot", move || {
+                        let _ = started.send(());
+                        let _ = held.recv();
+                    })
+                    .await
+            }
+        });
+        running.await.expect("the slot is held");
+
+        let decode_charged = |data: Bytes| {
+            let heavy = heavy.clone();
+            let mut reservation = budget.reservation();
+            async move {
+                reservation.grow(data.len()).expect("room");
+                decode(&heavy, data, Some("gzip".into()), 1 << 20, reservation, 1).await
+            }
+        };
+        let (large_json, small_json) = (body(120 * 1024), body(12 * 1024));
+        let large = gzip(&large_json);
+        assert!(
+            large.len() < INLINE_DECODED,
+            "{}: tried inline first",
+            large.len()
+        );
+        let large_charge = charge_of(&large);
+        let large_task = tokio::spawn(decode_charged(large));
+
+        let small = gzip(&small_json);
+        let small_charge = charge_of(&small);
+        let (decoded, reservation) =
+            tokio::time::timeout(Duration::from_secs(10), decode_charged(small))
+                .await
+                .expect("decoded without the heavy slot")
+                .expect("decodes");
+        assert_eq!(decoded, small_json);
+        assert_eq!(
+            reservation.held(),
+            small_charge,
+            "the compressed body given back"
+        );
+        drop(reservation);
+        tokio::task::yield_now().await;
+        assert!(!large_task.is_finished(), "a large body waits for the slot");
+
+        release.send(()).expect("release");
+        holder.await.expect("task").expect("ran");
+        let (decoded, reservation) = large_task.await.expect("task").expect("decodes");
+        assert_eq!(decoded, large_json);
+        assert_eq!(
+            reservation.held(),
+            large_charge,
+            "the inline attempt's charge given back"
+        );
+        drop(reservation);
+        assert_eq!(budget.in_flight(), 0);
     }
 }

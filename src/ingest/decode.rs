@@ -115,6 +115,15 @@ pub fn is_encoded(content_encoding: Option<&str>) -> Result<bool, DecodeError> {
     Ok(!parse_codings(content_encoding.unwrap_or(""))?.is_empty())
 }
 
+/// Whether every coding in `content_encoding` is gzip or deflate, whose decoders hold a
+/// 32 KiB window at most (brotli's and zstd's may hold megabytes, sized by the sender).
+pub fn has_small_window(content_encoding: Option<&str>) -> bool {
+    parse_codings(content_encoding.unwrap_or("")).is_ok_and(|c| {
+        c.iter()
+            .all(|c| matches!(c, Coding::Gzip | Coding::Deflate))
+    })
+}
+
 /// Whether a legacy `/store/` body is already JSON, which [`decode_store_body`] returns as is.
 pub fn is_plain_json(body: &[u8]) -> bool {
     starts_with_brace(body)

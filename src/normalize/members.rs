@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::fields::{ALIASES, OBJECT_FIELDS};
+use super::frame_text::{self, At, FrameText};
 use super::interfaces::MAX_BREADCRUMBS;
 use super::trim::MAX_STRING_BYTES;
 use serde::Deserialize;
@@ -73,6 +74,18 @@ pub struct Members {
     /// The other members as JSON text, in no particular order, keys unique and absent from
     /// `read`.
     pub passthrough: Vec<(String, Box<RawValue>)>,
+    /// The frames' members kept as text (`frame_text`), marked in `read`'s frames.
+    pub frame_text: FrameText,
+}
+
+impl Members {
+    /// All of `read` in the tree, nothing passed through (the whole-tree path).
+    pub fn tree(read: Map<String, Value>) -> Members {
+        Members {
+            read,
+            ..Members::default()
+        }
+    }
 }
 
 /// Splits the JSON object `text` in one pass.
@@ -107,7 +120,16 @@ impl<'de> Visitor<'de> for MembersVisitor {
                 passthrough[at] = None;
             }
             if is_read(&key) {
-                let value = map.next_value::<Value>()?;
+                let at = match key.as_str() {
+                    "exception" | "threads" => Some(At::Interface),
+                    "stacktrace" => Some(At::Stacktrace),
+                    _ => None,
+                };
+                let value = map.next_value_seed(frame_text::Seed {
+                    at,
+                    level: 2,
+                    text: &mut members.frame_text,
+                })?;
                 members.read.insert(key, value);
                 continue;
             }
@@ -142,11 +164,35 @@ impl<'de> Visitor<'de> for MembersVisitor {
 /// Parses a member's text into a tree, refusing what a parse of the whole event would: the
 /// text alone is parsed one level shallower than it sits.
 fn parse_member(raw: &RawValue) -> Result<Value, serde_json::Error> {
+    parse_nested(raw, 2)
+}
+
+/// Parses the text of a value at nesting `level` of the event (the event is 1, its members 2)
+/// into a tree, refusing what a parse of the whole event would: the text alone is parsed
+/// `level - 1` levels shallower than it sits.
+pub(super) fn parse_nested(raw: &RawValue, level: usize) -> Result<Value, serde_json::Error> {
     let value: Value = serde_json::from_str(raw.get())?;
-    if depth(&value) > MEMBER_DEPTH {
+    if depth(&value) > depth_allowed(level) {
         return Err(de::Error::custom("recursion limit exceeded"));
     }
     Ok(value)
+}
+
+/// Whether JSON `text`, a value at nesting `level` of the event, is what a parse of the whole
+/// event into a tree would accept ([`Checked`]).
+pub(super) fn tree_would_accept(text: &str, level: usize) -> bool {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let checked = Checked {
+        depth_left: depth_allowed(level),
+        object: false,
+    };
+    checked.deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
+/// Containers a value at nesting `level` may nest, itself included: serde_json refuses a
+/// document at 128 levels, and the event object is the first.
+fn depth_allowed(level: usize) -> usize {
+    128usize.saturating_sub(level)
 }
 
 /// Containers nested in `value`, itself included.
@@ -220,8 +266,7 @@ fn objects<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<()>, D::Error> {
     d.deserialize_seq(Objects)
 }
 
-/// Containers a member's value may nest: serde_json refuses a document at 128 levels, and the
-/// event object is the first.
+/// Containers a member's value may nest ([`depth_allowed`] at level 2).
 const MEMBER_DEPTH: usize = 126;
 
 /// What a `Value` tree would refuse and a raw value lets through: numbers out of `f64`'s
@@ -321,6 +366,7 @@ impl<'de> Visitor<'de> for Checked {
 pub fn write_event(
     read: &Map<String, Value>,
     passthrough: &[(String, Box<RawValue>)],
+    frame_text: &FrameText,
     out: &mut Vec<u8>,
 ) {
     let mut rest: Vec<&(String, Box<RawValue>)> = passthrough.iter().collect();
@@ -343,7 +389,11 @@ pub fn write_event(
             out.extend_from_slice(raw.get().as_bytes());
         }
         key(out, k);
-        let _ = serde_json::to_writer(&mut *out, v);
+        if frame_text.is_empty() {
+            let _ = serde_json::to_writer(&mut *out, v);
+        } else {
+            frame_text::write_value(v, frame_text, out);
+        }
     }
     for (pk, raw) in rest {
         key(out, pk);
@@ -361,7 +411,7 @@ mod tests {
 
     fn written(m: &Members) -> Value {
         let mut out = Vec::new();
-        write_event(&m.read, &m.passthrough, &mut out);
+        write_event(&m.read, &m.passthrough, &m.frame_text, &mut out);
         serde_json::from_slice(&out).expect("valid JSON")
     }
 

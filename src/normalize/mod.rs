@@ -23,6 +23,7 @@
 //! Later stages read the result through [`EventView`] ([`Normalized::view`]), never by key.
 
 mod fields;
+mod frame_text;
 mod in_app;
 mod interfaces;
 mod members;
@@ -41,6 +42,8 @@ mod tests;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
+
+pub use frame_text::FrameText;
 
 use crate::event::EventView;
 use crate::protocol::{json, EventId, Level};
@@ -107,6 +110,9 @@ pub struct Normalized {
     /// The members no stage reads, as the SDK sent them (JSON text; see `members`); part of
     /// the stored event ([`Normalized::write_json`]) but not of [`Normalized::event`].
     pub passthrough: Vec<(String, Box<RawValue>)>,
+    /// Frames' `pre_context`, `post_context` and `vars` as the SDK sent them (`frame_text`);
+    /// part of the stored event but not of [`Normalized::event`], whose frames name theirs.
+    pub frame_text: FrameText,
 }
 
 impl Normalized {
@@ -114,7 +120,9 @@ impl Normalized {
     /// object, members in key order.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         match &self.event {
-            Value::Object(map) => members::write_event(map, &self.passthrough, out),
+            Value::Object(map) => {
+                members::write_event(map, &self.passthrough, &self.frame_text, out)
+            }
             // `normalize` always makes an object; this keeps the function total.
             other => {
                 let _ = serde_json::to_writer(&mut *out, other);
@@ -170,10 +178,14 @@ pub fn normalize_payload(
         .and_then(|text| members::split(text).ok())
     {
         let notes = notes::Notes::default();
-        return Ok(normalize_members(split.read, split.passthrough, notes, ctx));
+        return Ok(normalize_members(split, notes, ctx));
     }
     match json::parse_lenient(payload)? {
-        Value::Object(map) => Ok(normalize_members(map, Vec::new(), Default::default(), ctx)),
+        Value::Object(map) => Ok(normalize_members(
+            members::Members::tree(map),
+            Default::default(),
+            ctx,
+        )),
         _ => Err(PayloadError::NotObject),
     }
 }
@@ -189,17 +201,21 @@ pub fn normalize(event: Value, ctx: &NormalizeContext) -> Normalized {
             Map::new()
         }
     };
-    normalize_members(map, Vec::new(), notes, ctx)
+    normalize_members(members::Members::tree(map), notes, ctx)
 }
 
-/// [`normalize`] of the members in `map`, the `passthrough` ones carried along untouched,
-/// adding to `notes`.
+/// [`normalize`] of the members read, the passed-through ones and the frames' kept text carried
+/// along untouched, adding to `notes`.
 fn normalize_members(
-    mut map: Map<String, Value>,
-    passthrough: Vec<(String, Box<RawValue>)>,
+    members: members::Members,
     mut notes: notes::Notes,
     ctx: &NormalizeContext,
 ) -> Normalized {
+    let members::Members {
+        read: mut map,
+        passthrough,
+        frame_text,
+    } = members;
     fields::map_aliases(&mut map);
     let event_id = fields::event_id(&mut map, ctx.envelope_event_id, &mut notes);
     let received_us = ctx.received_ms.saturating_mul(1000);
@@ -249,5 +265,6 @@ fn normalize_members(
         transaction,
         event,
         passthrough,
+        frame_text,
     }
 }

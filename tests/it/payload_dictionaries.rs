@@ -202,6 +202,39 @@ async fn project_deletion_deletes_dictionaries(url: String) -> Result<()> {
     Ok(())
 }
 
+/// A project that reaches the threshold gets its dictionary at once, not at the job's next
+/// scheduled pass (the manual clock never brings one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_reaching_the_threshold_is_trained_without_waiting() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}/errata.db", dir.path().display());
+    let app = TestApp::spawn_on_with_clock(&url, Clock::manual(T0), |c| {
+        c.storage.dictionary_after_events = THRESHOLD;
+    })
+    .await;
+    let pid = app.project.id;
+    let mut passes = app.jobs.stats(TRAIN_JOB).context("the training job")?;
+    // The count is of events encoded, not yet all committed: the first request for a pass
+    // may find the project one event short, the second one cannot.
+    send(&app, 0, 2 * THRESHOLD as usize).await;
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while app.store.payload_dictionary(pid).is_none() {
+            passes.changed().await.expect("the job runs");
+        }
+    })
+    .await
+    .context("no dictionary after twice the threshold of events")?;
+    ensure!(dictionary_rows(&url).await? == 1);
+    let late = send(&app, 1_000, 3).await;
+    for id in &late {
+        let id = id.parse::<EventId>().expect("id");
+        let i = app.store.payload_info(pid, &id).await?;
+        ensure!(i.dictionary.is_some(), "{i:?}");
+    }
+    app.stop().await;
+    Ok(())
+}
+
 async fn on_sqlite<F, Fut>(test: F) -> Result<()>
 where
     F: FnOnce(String) -> Fut,

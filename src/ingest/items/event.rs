@@ -129,6 +129,15 @@ async fn process(cx: &ItemContext<'_>, item: &Item) -> Result<NewEvent, IngestEr
     // The project's dictionary from memory: a newer one installed meanwhile takes over with
     // the next event, this one keeps the `Arc` it was handed.
     let dictionary = cx.app.store.payload_dictionary(project_id);
+    if dictionary.is_none()
+        && cx
+            .app
+            .items
+            .dictionary_due
+            .event_without_dictionary(project_id, cx.app.config.storage.dictionary_after_events)
+    {
+        crate::payload_dictionaries::train_soon(&cx.app.jobs);
+    }
     if large {
         let heavy = cx.app.gate.heavy();
         heavy

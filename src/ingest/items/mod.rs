@@ -122,6 +122,8 @@ pub struct ItemState {
     pub rejections: crate::ingest::rejections::RejectionLog,
     /// Finishing check-ins that came before the check-in creating their monitor.
     pub early_checkins: crate::monitors::cron::EarlyFinishes,
+    /// Events per project encoded without a payload dictionary (an early training pass).
+    pub dictionary_due: crate::payload_dictionaries::Due,
 }
 
 /// Label and route for types [`TABLE`] does not list.
