@@ -32,7 +32,16 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(group(&again.view()).hash, first.hash, "normalization is idempotent for grouping");
 
     let from_bytes = from_bytes.expect("the hot path refused what the tree path takes");
-    assert_eq!(from_bytes.to_value(), normalized.event, "same stored event");
+    let stored = from_bytes.to_value();
+    if stored.is_null() {
+        // Deeper than serde_json reads back: then the same bytes as the tree path's.
+        let mut bytes = Vec::new();
+        from_bytes.write_json(&mut bytes);
+        let tree = serde_json::to_vec(&normalized.event).expect("serializes");
+        assert!(bytes == tree, "same stored event");
+    } else {
+        assert_eq!(stored, normalized.event, "same stored event");
+    }
     assert_eq!(format!("{:?}", from_bytes.fields), format!("{:?}", normalized.fields));
     assert_eq!(group(&from_bytes.view()), first, "same grouping");
 });

@@ -197,19 +197,22 @@ fn decode_one(
     limit: usize,
     allow: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, DecodeError> {
+    let first = first_capacity(coding, data);
     let read = |reader: &mut dyn Read, allow: &mut dyn FnMut(usize) -> bool| {
-        read_limited(reader, coding, limit, allow)
+        read_limited(reader, coding, limit, first, allow)
     };
+    // The `bufread` decoders read the slice in place; the `read` ones would copy it through a
+    // buffer of their own first.
     match coding {
-        Coding::Gzip => read(&mut flate2::read::MultiGzDecoder::new(data), allow),
+        Coding::Gzip => read(&mut flate2::bufread::MultiGzDecoder::new(data), allow),
         Coding::Deflate => {
             // raven-python sends zlib-wrapped data under "deflate" (RFC 9110's meaning); some
             // clients send raw deflate. Try zlib when the header checks out, else raw.
             if has_zlib_header(data) {
-                match read(&mut flate2::read::ZlibDecoder::new(data), allow) {
+                match read(&mut flate2::bufread::ZlibDecoder::new(data), allow) {
                     Err(zlib_err @ DecodeError::Corrupt { .. }) => {
                         // A raw stream can start with bytes that pass the zlib header check.
-                        match read(&mut flate2::read::DeflateDecoder::new(data), allow) {
+                        match read(&mut flate2::bufread::DeflateDecoder::new(data), allow) {
                             Err(DecodeError::Corrupt { .. }) => Err(zlib_err),
                             raw => raw,
                         }
@@ -217,7 +220,7 @@ fn decode_one(
                     zlib => zlib,
                 }
             } else {
-                read(&mut flate2::read::DeflateDecoder::new(data), allow)
+                read(&mut flate2::bufread::DeflateDecoder::new(data), allow)
             }
         }
         Coding::Brotli => read(&mut brotli::Decompressor::new(data, 64 * 1024), allow),
@@ -241,22 +244,71 @@ fn has_zlib_header(data: &[u8]) -> bool {
     }
 }
 
-/// Reads `reader` to the end, failing with `TooLarge` as soon as more than `limit` bytes appear.
+/// The output capacity to start decoding `data` with: for gzip the size its trailer states
+/// (RFC 1952 `ISIZE`, the last member's size modulo 2^32), for the others, or a trailer that
+/// claims more than [`MAX_HINTED_RATIO`] times the compressed size, a guess from that size.
+/// Only a first allocation: the output grows past it as needed, and a wrong one costs a copy.
+fn first_capacity(coding: Coding, data: &[u8]) -> usize {
+    let most = data
+        .len()
+        .saturating_mul(MAX_HINTED_RATIO)
+        .max(MIN_CAPACITY);
+    let stated = match (
+        coding,
+        data.len().checked_sub(4).and_then(|at| data.get(at..)),
+    ) {
+        (Coding::Gzip, Some(&[a, b, c, d])) => u32::from_le_bytes([a, b, c, d]) as usize,
+        _ => data.len().saturating_mul(4),
+    };
+    stated.clamp(MIN_CAPACITY, most)
+}
+
+/// Smallest first output capacity, bytes.
+const MIN_CAPACITY: usize = 4 * 1024;
+
+/// Largest ratio of a first output capacity to the compressed size: JSON compresses 4–12×,
+/// and a trailer is the sender's word.
+const MAX_HINTED_RATIO: usize = 32;
+
+/// Reads `reader` to the end straight into the output, failing with `TooLarge` as soon as more
+/// than `limit` bytes appear.
 ///
-/// The output grows at most to `limit` bytes of capacity, so the limit bounds memory too; each
-/// growth of its capacity is asked of `allow` first.
+/// The output starts at `first` bytes of capacity and doubles as needed, never past `limit` (+ 1,
+/// to tell a body of exactly `limit` bytes from a longer one), so the limit bounds memory too;
+/// each growth is asked of `allow` first.
 fn read_limited(
     reader: &mut dyn Read,
     coding: Coding,
     limit: usize,
+    first: usize,
     allow: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, DecodeError> {
-    const CHUNK: usize = 64 * 1024;
-    let mut chunk = vec![0u8; CHUNK];
+    let cap = limit.saturating_add(1);
     let mut out: Vec<u8> = Vec::new();
+    let mut filled = 0;
+    // Where the output is full, a small read tells the end from more to come without growing
+    // it first (the common case when the first capacity was the exact size).
+    let mut probe = [0u8; 256];
     loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(out),
+        let full = filled == out.len();
+        let buf = if full && filled > 0 {
+            &mut probe[..]
+        } else {
+            if full {
+                let target = first.min(cap);
+                if !allow(target) {
+                    return Err(DecodeError::OverBudget);
+                }
+                out.reserve_exact(target);
+                out.resize(target, 0);
+            }
+            &mut out[filled..]
+        };
+        let n = match reader.read(buf) {
+            Ok(0) => {
+                out.truncate(filled);
+                return Ok(out);
+            }
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -266,19 +318,23 @@ fn read_limited(
                 })
             }
         };
-        let needed = out.len() + n;
-        if needed > limit {
-            return Err(DecodeError::TooLarge { limit });
-        }
-        if needed > out.capacity() {
-            // Doubling as `Vec` would, but never past the limit.
-            let target = needed.max(out.capacity() * 2).min(limit);
-            if !allow(target - out.capacity()) {
+        if full && filled > 0 {
+            // Doubling as `Vec` would, but never past the cap.
+            let target = (filled + n).max(out.len() * 2).min(cap);
+            if filled + n > target {
+                return Err(DecodeError::TooLarge { limit });
+            }
+            if !allow(target - out.len()) {
                 return Err(DecodeError::OverBudget);
             }
             out.reserve_exact(target - out.len());
+            out.resize(target, 0);
+            out[filled..filled + n].copy_from_slice(&probe[..n]);
         }
-        out.extend_from_slice(&chunk[..n]);
+        filled += n;
+        if filled > limit {
+            return Err(DecodeError::TooLarge { limit });
+        }
     }
 }
 
@@ -497,18 +553,52 @@ mod tests {
         let zeros = vec![0u8; 3 * MIB];
         let limit = MIB + 123;
         let mut charged = 0;
-        let out = read_limited(&mut &zeros[..limit], Coding::Gzip, limit, &mut |n| {
+        let out = read_limited(&mut &zeros[..limit], Coding::Gzip, limit, 4096, &mut |n| {
             charged += n;
             true
         })
         .unwrap();
         assert_eq!(out.len(), limit);
-        assert!(out.capacity() <= limit);
+        assert!(out.capacity() <= limit + 1);
         assert_eq!(
             charged,
             out.capacity(),
             "every allocation was asked for first"
         );
+    }
+
+    #[test]
+    fn a_gzip_body_is_decoded_into_one_allocation_of_its_stated_size() {
+        // Compressing like events do (a few times), not like a run of one byte.
+        let json: Vec<u8> = (0u64..3000)
+            .flat_map(|i| {
+                format!(r#"{{"n":{}}},"#, i.wrapping_mul(2654435761) % 1_000_003).into_bytes()
+            })
+            .collect();
+        let body = Bytes::from(gzip(&json));
+        let mut allocations = Vec::new();
+        let decoded = decode_body_within(Some("gzip"), body.clone(), MIB, &mut |n| {
+            allocations.push(n);
+            true
+        })
+        .unwrap();
+        assert_eq!(decoded, json);
+        assert_eq!(allocations, [json.len()]);
+        // A trailer that lies costs a copy, not a wrong result; one that claims a huge size
+        // allocates no more than the ratio allows.
+        for stated in [1u32, u32::MAX] {
+            let mut lying = body.to_vec();
+            let at = lying.len() - 4;
+            lying[at..].copy_from_slice(&stated.to_le_bytes());
+            let mut charged = Vec::new();
+            let r = decode_one(Coding::Gzip, &lying, MIB, &mut |n| {
+                charged.push(n);
+                true
+            });
+            assert!(charged[0] <= lying.len() * MAX_HINTED_RATIO, "{charged:?}");
+            // flate2 checks the trailer: the lie itself is corrupt data.
+            assert!(matches!(r, Err(DecodeError::Corrupt { .. })), "{r:?}");
+        }
     }
 
     #[test]
