@@ -152,8 +152,11 @@ impl At {
 /// tree, frames' text going into `text`. The tree is what `Value`'s own parse makes, but for
 /// the kept members and their [`MARKER`]s.
 pub struct Seed<'t> {
+    /// Where the value sits; `None` below any stack-trace position.
     pub at: Option<At>,
+    /// The value's nesting level in the event (the event object is 1, its members 2).
     pub level: usize,
+    /// Where frames' kept text goes.
     pub text: &'t mut FrameText,
 }
 
