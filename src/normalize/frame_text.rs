@@ -266,42 +266,19 @@ pub fn write_value(value: &Value, text: &FrameText, out: &mut Vec<u8>) {
                 Some(frame) => text.of(frame as usize),
                 None => [None; 3],
             };
-            let mut kept = KEYS
+            let kept = KEYS
                 .iter()
                 .zip(kept)
                 .filter_map(|(&k, t)| Some((k, t?)))
-                .filter(|(k, _)| !map.contains_key(*k))
-                .peekable();
-            let mut first = true;
-            let mut key = |out: &mut Vec<u8>, k: &str| {
-                out.push(if std::mem::take(&mut first) {
-                    b'{'
-                } else {
-                    b','
-                });
-                // Serializing a `str` into a `Vec` cannot fail.
-                let _ = serde_json::to_writer(&mut *out, k);
-                out.push(b':');
-            };
-            for (k, v) in map {
-                if k == MARKER {
-                    continue;
-                }
-                while let Some((kk, t)) = kept.next_if(|(kk, _)| *kk < k.as_str()) {
-                    key(out, kk);
-                    out.extend_from_slice(t.as_bytes());
-                }
-                key(out, k);
-                write_value(v, text, out);
-            }
-            for (kk, t) in kept {
-                key(out, kk);
-                out.extend_from_slice(t.as_bytes());
-            }
-            if first {
-                out.push(b'{');
-            }
-            out.push(b'}');
+                .filter(|(k, _)| !map.contains_key(*k));
+            members::write_object(
+                map.iter()
+                    .filter(|(k, _)| *k != MARKER)
+                    .map(|(k, v)| (k.as_str(), v)),
+                kept,
+                |v, out| write_value(v, text, out),
+                out,
+            );
         }
         Value::Array(list) => {
             out.push(b'[');

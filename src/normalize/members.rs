@@ -191,7 +191,7 @@ pub(super) fn tree_would_accept(text: &str, level: usize) -> bool {
 
 /// Containers a value at nesting `level` may nest, itself included: serde_json refuses a
 /// document at 128 levels, and the event object is the first.
-fn depth_allowed(level: usize) -> usize {
+const fn depth_allowed(level: usize) -> usize {
     128usize.saturating_sub(level)
 }
 
@@ -266,8 +266,8 @@ fn objects<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<()>, D::Error> {
     d.deserialize_seq(Objects)
 }
 
-/// Containers a member's value may nest ([`depth_allowed`] at level 2).
-const MEMBER_DEPTH: usize = 126;
+/// Containers a member's value may nest.
+const MEMBER_DEPTH: usize = depth_allowed(2);
 
 /// What a `Value` tree would refuse and a raw value lets through: numbers out of `f64`'s
 /// range (`1e400`), lone UTF-16 surrogate escapes (`"\ud83d"`), nesting deeper than a
@@ -361,17 +361,44 @@ impl<'de> Visitor<'de> for Checked {
     }
 }
 
-/// Writes the event made of `read` and `passthrough` as one JSON object into `out`: members in
-/// key order (as a `serde_json::Map` serializes), passed-through values as their text.
+/// Writes the event made of `read`, `passthrough` and `frame_text` as one JSON object into
+/// `out`: members in key order, passed-through values as their text ([`write_object`]).
 pub fn write_event(
     read: &Map<String, Value>,
     passthrough: &[(String, Box<RawValue>)],
     frame_text: &FrameText,
     out: &mut Vec<u8>,
 ) {
-    let mut rest: Vec<&(String, Box<RawValue>)> = passthrough.iter().collect();
-    rest.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut rest = rest.into_iter().peekable();
+    let mut rest: Vec<(&str, &str)> = passthrough
+        .iter()
+        .map(|(k, raw)| (k.as_str(), raw.get()))
+        .collect();
+    rest.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    write_object(
+        read.iter().map(|(k, v)| (k.as_str(), v)),
+        rest.into_iter(),
+        |v, out| {
+            if frame_text.is_empty() {
+                // Serializing a `Value` into a `Vec` cannot fail.
+                let _ = serde_json::to_writer(&mut *out, v);
+            } else {
+                frame_text::write_value(v, frame_text, out);
+            }
+        },
+        out,
+    );
+}
+
+/// Writes one JSON object into `out` from `tree`'s members (each value written by `value`)
+/// and `text`'s (values as JSON text, written verbatim), both in key order and with no key in
+/// both: merged in key order, as a `serde_json::Map` serializes.
+pub(super) fn write_object<'a>(
+    tree: impl Iterator<Item = (&'a str, &'a Value)>,
+    text: impl Iterator<Item = (&'a str, &'a str)>,
+    mut value: impl FnMut(&'a Value, &mut Vec<u8>),
+    out: &mut Vec<u8>,
+) {
+    let mut text = text.peekable();
     let mut first = true;
     let mut key = |out: &mut Vec<u8>, k: &str| {
         out.push(if std::mem::take(&mut first) {
@@ -379,25 +406,21 @@ pub fn write_event(
         } else {
             b','
         });
-        // Serializing a `str` or a `Value` into a `Vec` cannot fail.
+        // Serializing a `str` into a `Vec` cannot fail.
         let _ = serde_json::to_writer(&mut *out, k);
         out.push(b':');
     };
-    for (k, v) in read {
-        while let Some((pk, raw)) = rest.next_if(|(pk, _)| pk < k) {
-            key(out, pk);
-            out.extend_from_slice(raw.get().as_bytes());
+    for (k, v) in tree {
+        while let Some((tk, t)) = text.next_if(|(tk, _)| *tk < k) {
+            key(out, tk);
+            out.extend_from_slice(t.as_bytes());
         }
         key(out, k);
-        if frame_text.is_empty() {
-            let _ = serde_json::to_writer(&mut *out, v);
-        } else {
-            frame_text::write_value(v, frame_text, out);
-        }
+        value(v, out);
     }
-    for (pk, raw) in rest {
-        key(out, pk);
-        out.extend_from_slice(raw.get().as_bytes());
+    for (tk, t) in text {
+        key(out, tk);
+        out.extend_from_slice(t.as_bytes());
     }
     if first {
         out.push(b'{');
