@@ -10,6 +10,9 @@
 //! Tags: `browser` (name, e.g. `Chrome`), `browser.version`, `os` (name, e.g. `Windows`),
 //! `os.version`, `device` (family: `iPhone`, `iPad`, `Mac`, `Other`, …).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
 use super::Normalized;
@@ -22,7 +25,7 @@ pub fn add_contexts(n: &mut Normalized, http_user_agent: Option<&str>) {
         (None, Some(a)) if n.fields.platform == "javascript" => a.to_owned(),
         _ => return,
     };
-    let Some(parsed) = parse(&agent) else {
+    let Some(parsed) = parse_cached(&agent) else {
         return;
     };
     let Value::Object(event) = &mut n.event else {
@@ -87,6 +90,39 @@ const UNKNOWN: &str = "UNKNOWN";
 fn known(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty() && s != UNKNOWN).then(|| s.to_owned())
+}
+
+/// Agents remembered per thread by [`parse_cached`]: the map is emptied when it is full.
+const CACHED_AGENTS: usize = 256;
+
+/// Longest agent [`parse_cached`] remembers, bytes; longer ones are parsed every time.
+const MAX_CACHED_AGENT: usize = 512;
+
+thread_local! {
+    /// [`parse_cached`]'s memory: agent → what it says.
+    static AGENTS: RefCell<HashMap<Box<str>, Option<Agent>>> = RefCell::new(HashMap::new());
+}
+
+/// [`parse`], remembered per thread: an application's events come from a few agents, and
+/// `woothee`'s regular expressions cost about as much as the rest of this module (~1 % of
+/// the server's CPU in `bench/profile.sh`). A flood of distinct agents costs a parse each, as
+/// without the cache, and at most [`CACHED_AGENTS`] × [`MAX_CACHED_AGENT`] bytes.
+fn parse_cached(agent: &str) -> Option<Agent> {
+    if agent.len() > MAX_CACHED_AGENT {
+        return parse(agent);
+    }
+    AGENTS.with(|agents| {
+        let mut agents = agents.borrow_mut();
+        if let Some(parsed) = agents.get(agent) {
+            return parsed.clone();
+        }
+        let parsed = parse(agent);
+        if agents.len() >= CACHED_AGENTS {
+            agents.clear();
+        }
+        agents.insert(agent.into(), parsed.clone());
+        parsed
+    })
 }
 
 fn parse(agent: &str) -> Option<Agent> {
@@ -230,6 +266,26 @@ mod tests {
         assert_eq!(py.event["contexts"]["browser"]["name"], "Firefox");
         assert_eq!(py.event["contexts"]["os"]["name"], "Windows");
         assert_eq!(py.event["contexts"]["os"]["version"], "10");
+    }
+
+    #[test]
+    fn remembered_agents_parse_as_fresh_ones_and_the_cache_stays_bounded() {
+        for agent in [CHROME_LINUX, SAFARI_IPHONE, FIREFOX_WINDOWS, "curl/8.0", ""] {
+            assert_eq!(parse_cached(agent), parse(agent), "{agent}");
+            assert_eq!(parse_cached(agent), parse(agent), "{agent}, remembered");
+        }
+        for i in 0..3 * CACHED_AGENTS {
+            let agent =
+                format!("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{i}.0) Firefox/{i}.0");
+            let parsed = parse_cached(&agent).expect("a Firefox agent");
+            assert_eq!(
+                parsed.browser,
+                Some(("Firefox".to_owned(), Some(format!("{i}.0"))))
+            );
+        }
+        let long = format!("{FIREFOX_WINDOWS} {}", "x".repeat(MAX_CACHED_AGENT));
+        assert_eq!(parse_cached(&long), parse(&long));
+        assert!(AGENTS.with(|a| a.borrow().len()) <= CACHED_AGENTS);
     }
 
     #[test]
