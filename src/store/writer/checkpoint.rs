@@ -26,8 +26,11 @@ pub(super) const BACKSTOP_PAGES: u32 = 16_384;
 
 /// Least time between two checkpoints. Nudges that come meanwhile are folded into the next
 /// one, so a stream of small commits costs one checkpoint (two fsyncs) per pace, not per
-/// commit, and each checkpoint copies many frames at once.
-const PACE: Duration = Duration::from_millis(20);
+/// commit, and each checkpoint copies many frames at once: a page the commits of one pace
+/// wrote again and again (the tables' last pages, the busiest issues' index leaves) is copied
+/// once. 100 ms rather than 20 wrote 10 % fewer bytes per event in a burst (`bench/README.md`,
+/// "Where the writer's pages go"); the WAL then holds ~7 MB at 5,000 events/s.
+const PACE: Duration = Duration::from_millis(100);
 
 /// When readers on older snapshots kept frames from being copied, the thread tries again
 /// this long after the last commit, so a quiet server's WAL does not keep them.
