@@ -131,16 +131,13 @@ pub(super) async fn insert_pending(
             .collect();
         return pg::insert_pending(conn, &pairs).await;
     }
-    for chunk in chunks(&rows) {
-        let sql = format!(
-            "insert into pending_aggregates (event_pk, tags) values {}",
-            values_list(chunk.len(), 2)
-        );
-        let mut args = Vec::with_capacity(chunk.len() * 2);
-        for &i in chunk {
-            args.extend([event_pks[i].into(), encoded.tags[i].as_str().into()]);
-        }
-        tx.execute(&sql, args).await?;
+    // One statement per row on SQLite, as the events (`insert.rs`, `EVENT_INSERT`).
+    for &i in &rows {
+        tx.execute(
+            "insert into pending_aggregates (event_pk, tags) values ($1, $2)",
+            vec![event_pks[i].into(), encoded.tags[i].as_str().into()],
+        )
+        .await?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use super::input::{Aggregates, Encoded, NewEvent};
 use super::pg::{self, EventRow};
 use super::rows::{GroupingRow, InsertedRow};
 use crate::protocol::EventId;
-use crate::store::db::{chunks, values_list, Arg, Executor, IdRow};
+use crate::store::db::{chunks, placeholders, Arg, Executor, IdRow};
 use crate::store::outbox::insert_outbox;
 use crate::store::StoreError;
 
@@ -31,6 +31,28 @@ const EVENT_COLUMNS: &str = "project_id, event_id, issue_id, timestamp_ms, recei
     platform, title, culprit, release, environment, user_key, grouping_version, grouping_kind, \
     grouping_hash";
 const EVENT_COLUMN_COUNT: usize = 15;
+
+/// SQLite's event insert: one row per statement, on the writer thread's own connection, where
+/// a statement costs no thread hop (`writer/sqlite.rs`). A multi-row `VALUES` list or a
+/// `RETURNING` clause makes SQLite keep a statement journal (a copy of every page the
+/// statement changes, in case it has to undo it halfway); a single-row insert that can only
+/// fail before it writes needs none. That journal and the multi-row SQL cost more than the
+/// extra statements: 1.035× the rate, 0.958× the CPU per event (`bench/README.md`, "Where the
+/// writer's pages go"). The key comes from `last_insert_rowid()` ([`LAST_ROWID`]);
+/// a duplicate changes no row.
+static EVENT_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "insert into events ({EVENT_COLUMNS}) values ({}) \
+         on conflict (project_id, event_id) do nothing",
+        placeholders(1, EVENT_COLUMN_COUNT)
+    )
+});
+
+/// The key of the row the connection's last insert created.
+const LAST_ROWID: &str = "select last_insert_rowid() as id";
+
+/// SQLite's payload insert, one row per statement as [`EVENT_INSERT`].
+const PAYLOAD_INSERT: &str = "insert into event_payloads (event_pk, payload) values ($1, $2)";
 
 /// What committing one [`NewEvent`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,19 +147,19 @@ pub(in crate::store) async fn insert_batch(
             pg::insert_events(conn, &rows).await?
         }
         None => {
+            // One single-row statement per event, without `RETURNING`: see `EVENT_INSERT`.
             let mut stored = Vec::with_capacity(order.len());
-            for chunk in chunks(&order) {
-                let sql = format!(
-                    "insert into events ({EVENT_COLUMNS}) values {} \
-                     on conflict (project_id, event_id) do nothing \
-                     returning event_pk, project_id, event_id",
-                    values_list(chunk.len(), EVENT_COLUMN_COUNT)
-                );
-                let mut args = Vec::with_capacity(chunk.len() * EVENT_COLUMN_COUNT);
-                for &i in chunk {
-                    push_event_args(&mut args, &events[i], &ids[i], issue_of[i]);
+            for &i in &order {
+                let mut args = Vec::with_capacity(EVENT_COLUMN_COUNT);
+                push_event_args(&mut args, &events[i], &ids[i], issue_of[i]);
+                if tx.execute(&EVENT_INSERT, args).await? == 1 {
+                    let event_pk = tx.fetch_one::<IdRow>(LAST_ROWID, vec![]).await?.id;
+                    stored.push(InsertedRow {
+                        event_pk,
+                        project_id: events[i].project_id,
+                        event_id: ids[i].clone(),
+                    });
                 }
-                stored.extend(tx.fetch_all::<InsertedRow>(&sql, args).await?);
             }
             stored
         }
@@ -307,7 +329,8 @@ fn push_event_args<'a>(args: &mut Vec<Arg<'a>>, e: &'a NewEvent, id: &'a str, is
 }
 
 /// The payloads of the stored events (`inserted[i]`, key `event_pks[i]`), in key order: on
-/// SQLite each lands at the right edge of `event_payloads`, pages filled in arrival order.
+/// SQLite each lands at the right edge of `event_payloads`, pages filled in arrival order
+/// (one statement per row, see [`EVENT_INSERT`]).
 async fn insert_payloads(
     tx: &mut impl Executor,
     events: &[NewEvent],
@@ -325,16 +348,9 @@ async fn insert_payloads(
     if let Some(conn) = tx.postgres() {
         return pg::insert_payloads(conn, &rows).await;
     }
-    for chunk in chunks(&rows) {
-        let sql = format!(
-            "insert into event_payloads (event_pk, payload) values {}",
-            values_list(chunk.len(), 2)
-        );
-        let mut args = Vec::with_capacity(chunk.len() * 2);
-        for &(pk, payload) in chunk {
-            args.extend([pk.into(), Arg::Bytes(payload)]);
-        }
-        tx.execute(&sql, args).await?;
+    for (pk, payload) in rows {
+        tx.execute(PAYLOAD_INSERT, vec![pk.into(), Arg::Bytes(payload)])
+            .await?;
     }
     Ok(())
 }

@@ -18,15 +18,19 @@
 //! processes on PostgreSQL) can wait on each other but never deadlock. Every phase is a few
 //! multi-row statements per batch (chunks of `db::chunk_sizes`), not a few per event or per
 //! issue: the statement count, not the row count, dominated the commit time. On PostgreSQL the
-//! hottest ones are a single array statement instead (`pg.rs`).
+//! hottest ones are a single array statement instead (`pg.rs`); on SQLite, where the writer
+//! thread runs statements without a thread hop, the event, payload and pending-aggregate
+//! inserts are one single-row statement per event instead, which needs no statement journal
+//! (`insert.rs`, `EVENT_INSERT`).
 //!
 //! 1. **Groupings**, by `(project_id, grouping_version, hash)`: look all hashes up, one
 //!    whole-key probe per hash; for each new one create the issue, then `insert … on
 //!    conflict do nothing` the grouping row. If a concurrent transaction committed the same
 //!    hash first (PostgreSQL makes our insert wait for it), delete our still-invisible issue
 //!    and join theirs: one issue, no orphan.
-//! 2. **Events**, by `(project_id, event_id)`: multi-row `insert … on conflict do nothing
-//!    returning`; rows not returned are duplicates and change nothing else. The stored
+//! 2. **Events**, by `(project_id, event_id)`: `insert … on conflict do nothing` (PostgreSQL:
+//!    one array statement with `returning`; SQLite: a statement per row, its key from
+//!    `last_insert_rowid()`); rows not inserted are duplicates and change nothing else. The stored
 //!    events' payloads follow in `event_payloads`, by key (arrival order). A new issue all
 //!    of whose events turned out to be duplicates is deleted again.
 //! 3. **Aggregates** (`aggregate.rs`): the touched issues locked in id order, then their
