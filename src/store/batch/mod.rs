@@ -30,8 +30,8 @@
 //!    and join theirs: one issue, no orphan.
 //! 2. **Events**, by `(project_id, event_id)`: `insert … on conflict do nothing` (PostgreSQL:
 //!    one array statement with `returning`; SQLite: a statement per row, its key from
-//!    `last_insert_rowid()`); rows not inserted are duplicates and change nothing else. The stored
-//!    events' payloads follow in `event_payloads`, by key (arrival order). A new issue all
+//!    `last_insert_rowid()`); rows not inserted are duplicates and change nothing else. The
+//!    stored events' payloads follow in `event_payloads`, by key (arrival order). A new issue all
 //!    of whose events turned out to be duplicates is deleted again.
 //! 3. **Aggregates** (`aggregate.rs`): the touched issues locked in id order, then their
 //!    counters, users, tags, hourly counts, regressions and outbox rows. Under load
