@@ -127,7 +127,7 @@ pub use feedback::{Feedback, FeedbackKind, FeedbackPage, FeedbackQuery, NewFeedb
 pub use incidents::Incident;
 pub use issues::{
     Assignee, AssigneeFilter, GroupingHash, Issue, IssuePage, IssueQuery, IssueSort, IssueStatus,
-    MergeError,
+    MergeError, REGROUPING_LOCK_TIMEOUT_MS,
 };
 pub use monitor_tx::{CheckInChange, MonitorTx, NewCheckIn, NewIncident};
 pub use monitors::{Monitor, MonitorEnvironment};

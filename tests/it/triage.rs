@@ -6,6 +6,7 @@
 use anyhow::{ensure, Context, Result};
 use errata_server::store::{
     Aggregates, IssueStatus, MergeError, NewEvent, Store, StoreError, Trigger,
+    REGROUPING_LOCK_TIMEOUT_MS,
 };
 use errata_server::triage::{Actor, Condition, StatusDetails};
 use reqwest::StatusCode;
@@ -883,6 +884,47 @@ async fn triage_through_the_api_and_pages_on_sqlite() -> Result<()> {
 async fn triage_through_the_api_and_pages_on_postgres() -> Result<()> {
     run_postgres(|ctx: Ctx| async move {
         triage_through_the_api_and_pages(TestApp::spawn_on(&ctx.url, |_| {}).await).await
+    })
+    .await
+}
+
+/// PostgreSQL's merge takes `groupings` in access exclusive mode, which waits for every open
+/// transaction that read the table. Behind one that stays open (a session idle in a
+/// transaction), the merge gives up after its lock timeout with `Unavailable` (a 503), moves
+/// nothing, and succeeds once the reader is gone.
+#[tokio::test]
+async fn a_merge_behind_an_open_reader_gives_up_after_its_lock_timeout() -> Result<()> {
+    use sqlx::{Connection, Executor};
+    use std::time::{Duration, Instant};
+    run_postgres(|ctx: Ctx| async move {
+        let s = &ctx.store;
+        let p = project(s).await?;
+        let (a, b) = (event(p, "a", 0), event(p, "b", 1));
+        s.insert_events(&[a.clone(), b.clone()]).await?;
+        let (ia, ib) = (issue_of(s, &a).await?, issue_of(s, &b).await?);
+        let mut reader = sqlx::PgConnection::connect(&ctx.url).await?;
+        reader.execute("begin").await?;
+        reader.execute("select count(*) from groupings").await?;
+
+        let started = Instant::now();
+        let refused = s.merge_issues(p, &[ia, ib], &admin(), T0).await;
+        let waited = started.elapsed();
+        ensure!(
+            matches!(refused, Err(MergeError::Store(StoreError::Unavailable(_)))),
+            "{refused:?}"
+        );
+        let timeout = Duration::from_millis(REGROUPING_LOCK_TIMEOUT_MS);
+        ensure!(
+            waited >= timeout && waited < timeout * 3,
+            "gave up after {waited:?}"
+        );
+        ensure!(issue_of(s, &a).await? == ia && issue_of(s, &b).await? == ib);
+        ensure!(s.issue(ia).await?.count == 1 && s.issue(ib).await?.count == 1);
+
+        reader.execute("commit").await?;
+        let survivor = s.merge_issues(p, &[ia, ib], &admin(), T0).await?;
+        ensure!(s.issue(survivor).await?.count == 2);
+        Ok(())
     })
     .await
 }

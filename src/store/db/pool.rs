@@ -188,7 +188,8 @@ pub(in crate::store) fn db_error(e: sqlx::Error) -> StoreError {
 
 /// True for database error codes that mean "busy or going away, try again later" rather
 /// than a bug: SQLite BUSY/LOCKED/FULL/IOERR (primary code in the low byte of the extended
-/// code) and PostgreSQL serialization failure, deadlock, too many connections, shutdown.
+/// code) and PostgreSQL serialization failure, deadlock, lock timeout (`lock_not_available`),
+/// too many connections, shutdown.
 fn is_transient(code: Option<&str>) -> bool {
     let Some(code) = code else { return false };
     if let Ok(sqlite) = code.parse::<i32>() {
@@ -196,7 +197,16 @@ fn is_transient(code: Option<&str>) -> bool {
     }
     matches!(
         code,
-        "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006"
+        "40001"
+            | "40P01"
+            | "55P03"
+            | "53300"
+            | "57P01"
+            | "57P02"
+            | "57P03"
+            | "08000"
+            | "08003"
+            | "08006"
     )
 }
 
@@ -208,6 +218,7 @@ mod tests {
     fn transient_codes() {
         assert!(is_transient(Some("517")));
         assert!(is_transient(Some("40P01")));
+        assert!(is_transient(Some("55P03")));
         assert!(!is_transient(Some("23505")));
         assert!(!is_transient(None));
     }

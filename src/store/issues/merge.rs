@@ -21,7 +21,9 @@
 //! batches and roll-ups in flight and holds new ones back until the commit, so no event can
 //! join an issue that is being merged away or split. Ingestion therefore pauses for the
 //! length of a merge or unmerge, which grows with the events moved (SQLite's single writer
-//! gives the same order).
+//! gives the same order). A merge that cannot get its locks within
+//! [`REGROUPING_LOCK_TIMEOUT_MS`] gives up with [`StoreError::Unavailable`] (a 503: try
+//! again), rather than waiting on, say, a session left idle in a transaction.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -152,9 +154,19 @@ row! {
 const STATE_COLUMNS: &str = "issue_id, project_id, event_count, first_seen_ms, last_seen_ms, \
     title, culprit, level, last_release, environments";
 
-/// Holds ingestion back for the rest of the transaction (see the module docs).
+/// How long a merge or unmerge waits for its table locks on PostgreSQL before it gives up
+/// with [`StoreError::Unavailable`] (PostgreSQL's `lock_timeout`, SQLSTATE 55P03). Ingest
+/// batches and roll-ups hold them for milliseconds; a transaction that holds one longer (a
+/// slow report, a session left idle in a transaction) would otherwise stall the merge, and
+/// every ingest batch queued behind its access exclusive request, for as long as it lasts.
+pub const REGROUPING_LOCK_TIMEOUT_MS: u64 = 5_000;
+
+/// Holds ingestion back for the rest of the transaction (see the module docs), waiting at
+/// most [`REGROUPING_LOCK_TIMEOUT_MS`] for the locks.
 async fn lock_for_regrouping(tx: &mut Tx) -> Result<(), StoreError> {
     if tx.backend() == Backend::Postgres {
+        let timeout = format!("set local lock_timeout = {REGROUPING_LOCK_TIMEOUT_MS}");
+        tx.execute(&timeout, vec![]).await?;
         tx.execute("lock table groupings in access exclusive mode", vec![])
             .await?;
         tx.execute("lock table pending_aggregates in exclusive mode", vec![])

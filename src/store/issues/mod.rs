@@ -16,7 +16,7 @@ use super::db::{parse_name, Executor};
 use super::{now_ms, Store, StoreError};
 
 pub use list::{AssigneeFilter, IssuePage, IssueQuery, IssueSort};
-pub use merge::{GroupingHash, MergeError};
+pub use merge::{GroupingHash, MergeError, REGROUPING_LOCK_TIMEOUT_MS};
 pub(super) use triage::project_releases;
 
 use crate::triage::StatusDetails;
