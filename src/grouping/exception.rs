@@ -116,15 +116,23 @@ pub fn select_exceptions<'a>(excs: &[Exception<'a>], platform: &str) -> Selectio
     // missing type sorts as `str(None)`.
     tops.sort_by_key(|e| Reverse(e.ty().unwrap_or("None")));
 
-    let mut distinct: Vec<Exception<'a>> = Vec::new();
-    let mut keys: Vec<(Vec<String>, bool)> = Vec::new();
-    for e in tops {
-        let key = exception_values(e, platform, true);
-        if !keys.contains(&key) {
-            keys.push(key);
-            distinct.push(e);
+    // A single top-level exception (every chain of `__cause__`s: its root is no group) is
+    // distinct without comparing its values, which would cost a pass over its frames on every
+    // title, culprit and grouping of the event.
+    let mut distinct: Vec<Exception<'a>> = if tops.len() == 1 {
+        tops
+    } else {
+        let mut distinct = Vec::new();
+        let mut keys: Vec<(Vec<String>, bool)> = Vec::new();
+        for e in tops {
+            let key = exception_values(e, platform, true);
+            if !keys.contains(&key) {
+                keys.push(key);
+                distinct.push(e);
+            }
         }
-    }
+        distinct
+    };
     if let [only] = distinct[..] {
         let mut path = Vec::new();
         let mut visited: HashSet<usize> = HashSet::new();

@@ -46,6 +46,7 @@ use std::net::IpAddr;
 pub use frame_text::FrameText;
 
 use crate::event::EventView;
+use crate::grouping::main_exception;
 use crate::protocol::{json, EventId, Level};
 
 pub use in_app::{re_resolve_in_app, resolve_in_app, resolve_in_app_with, RUST_NOT_APP};
@@ -147,7 +148,8 @@ impl Normalized {
     /// them (source-map resolution, `crate::artifacts::resolve`): the culprit names the newest
     /// in-app frame.
     pub fn frames_rewritten(&mut self) {
-        self.fields.culprit = title::culprit(&self.view());
+        let view = self.view();
+        self.fields.culprit = title::culprit(&view, main_exception(&view));
     }
 }
 
@@ -242,8 +244,9 @@ fn normalize_members(
     let mut event = Value::Object(map);
     trim::trim_strings(&mut event, &mut notes);
     let view = EventView::new(&event);
-    let title = title::title(&view);
-    let culprit = title::culprit(&view);
+    let main = main_exception(&view);
+    let title = title::title(&view, main);
+    let culprit = title::culprit(&view, main);
     if let Value::Object(map) = &mut event {
         notes.write_into(map);
     }

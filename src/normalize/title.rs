@@ -10,14 +10,15 @@
 //! (`filename in function` without module).
 
 use crate::event::{EventView, Exception, Frame};
-use crate::grouping::main_exception;
 
 /// Longest title / culprit, in characters (the cut one ends in `…`).
 pub const MAX_TITLE_CHARS: usize = 200;
 
-/// The event's display title.
-pub fn title(event: &EventView<'_>) -> String {
-    let text = main_exception(event)
+/// The event's display title; `main` is the event's
+/// [`main_exception`](crate::grouping::main_exception), computed once for both the title and
+/// the [`culprit`] (with exception groups it compares every top-level exception's stack).
+pub fn title(event: &EventView<'_>, main: Option<Exception<'_>>) -> String {
+    let text = main
         .and_then(|exc| exception_title(event, exc))
         .or_else(|| message_line(event))
         .unwrap_or_else(|| "<unlabeled event>".to_owned());
@@ -75,12 +76,12 @@ fn cap(mut s: String) -> String {
     s
 }
 
-/// The event's culprit, if any.
-pub fn culprit(event: &EventView<'_>) -> Option<String> {
+/// The event's culprit, if any; `main` is the event's main exception, as for [`title`].
+pub fn culprit(event: &EventView<'_>, main: Option<Exception<'_>>) -> Option<String> {
     if let Some(t) = trimmed(event.transaction()) {
         return Some(cap(t.to_owned()));
     }
-    let main = main_exception(event).and_then(|e| e.stacktrace());
+    let main = main.and_then(|e| e.stacktrace());
     let mut stacks = main
         .into_iter()
         .chain(event.exceptions().rev().filter_map(|e| e.stacktrace()))
@@ -109,14 +110,17 @@ fn frame_location(frame: Frame<'_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grouping::main_exception;
     use serde_json::{json, Value};
 
     fn title(event: &Value) -> String {
-        super::title(&EventView::new(event))
+        let view = EventView::new(event);
+        super::title(&view, main_exception(&view))
     }
 
     fn culprit(event: &Value) -> Option<String> {
-        super::culprit(&EventView::new(event))
+        let view = EventView::new(event);
+        super::culprit(&view, main_exception(&view))
     }
 
     #[test]
