@@ -12,7 +12,8 @@ mod merge;
 mod stats;
 mod triage;
 
-use super::db::{parse_name, Executor};
+use super::db::{parse_name, Executor, IdRow};
+use super::Backend;
 use super::{now_ms, Store, StoreError};
 
 pub use list::{AssigneeFilter, IssuePage, IssueQuery, IssueSort};
@@ -252,6 +253,17 @@ pub(in crate::store) async fn delete_issue_rows(
     tx: &mut impl Executor,
     issue_id: i64,
 ) -> Result<(), StoreError> {
+    // The issue's row locked first: on PostgreSQL a concurrent notification fan-out's
+    // `notification_triggers` row (whose foreign-key check only takes a key share lock) could
+    // otherwise be inserted after the dependents below are deleted and make the issue's own
+    // delete fail; now it waits for this transaction and then fails itself (the issue is gone).
+    if tx.backend() == Backend::Postgres {
+        tx.fetch_optional::<IdRow>(
+            "select issue_id as id from issues where issue_id = $1 for update",
+            vec![issue_id.into()],
+        )
+        .await?;
+    }
     // Notification history of the issue goes with it (its rows reference the outbox
     // rows and the issue); digests of other issues that this issue's deliveries carried
     // lose only the link to their carrier.
