@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::json;
 
-use super::{IssueStatus, Store, StoreError};
+use super::{locking, IssueStatus, Store, StoreError};
 use crate::clock::HOUR_MS;
 use crate::store::activity::{insert_activity, NewActivity};
 use crate::store::batch::{
@@ -154,8 +154,9 @@ row! {
 const STATE_COLUMNS: &str = "issue_id, project_id, event_count, first_seen_ms, last_seen_ms, \
     title, culprit, level, last_release, environments";
 
-/// How long a merge or unmerge waits for its table locks on PostgreSQL before it gives up
-/// with [`StoreError::Unavailable`] (PostgreSQL's `lock_timeout`, SQLSTATE 55P03). Ingest
+/// How long a merge or unmerge waits for any one lock on PostgreSQL (its table locks, then its
+/// issue rows' `for update`) before it gives up with [`StoreError::Unavailable`]
+/// (PostgreSQL's `lock_timeout`, set for the whole transaction; SQLSTATE 55P03). Ingest
 /// batches and roll-ups hold them for milliseconds; a transaction that holds one longer (a
 /// slow report, a session left idle in a transaction) would otherwise stall the merge, and
 /// every ingest batch queued behind its access exclusive request, for as long as it lasts.
@@ -173,13 +174,6 @@ async fn lock_for_regrouping(tx: &mut Tx) -> Result<(), StoreError> {
             .await?;
     }
     Ok(())
-}
-
-fn locking(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => " for update",
-        Backend::Sqlite => "",
-    }
 }
 
 fn environments_of(s: &MergeState) -> Result<BTreeSet<String>, StoreError> {

@@ -247,6 +247,15 @@ impl Store {
     }
 }
 
+/// The suffix that locks the rows a `select` reads until the transaction ends: `for update` on
+/// PostgreSQL; nothing on SQLite, whose write transaction already excludes every other writer.
+pub(super) fn locking(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => " for update",
+        Backend::Sqlite => "",
+    }
+}
+
 /// Deletes an issue with its events, counters, groupings and notification history inside
 /// `tx` (the caller commits). Errors: [`StoreError::NotFound`] when there is no such issue.
 pub(in crate::store) async fn delete_issue_rows(
@@ -257,13 +266,12 @@ pub(in crate::store) async fn delete_issue_rows(
     // `notification_triggers` row (whose foreign-key check only takes a key share lock) could
     // otherwise be inserted after the dependents below are deleted and make the issue's own
     // delete fail; now it waits for this transaction and then fails itself (the issue is gone).
-    if tx.backend() == Backend::Postgres {
-        tx.fetch_optional::<IdRow>(
-            "select issue_id as id from issues where issue_id = $1 for update",
-            vec![issue_id.into()],
-        )
+    let lock = format!(
+        "select issue_id as id from issues where issue_id = $1{}",
+        locking(tx.backend())
+    );
+    tx.fetch_optional::<IdRow>(&lock, vec![issue_id.into()])
         .await?;
-    }
     // Notification history of the issue goes with it (its rows reference the outbox
     // rows and the issue); digests of other issues that this issue's deliveries carried
     // lose only the link to their carrier.
