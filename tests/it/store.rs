@@ -433,6 +433,17 @@ async fn deleting_an_issue_drops_its_pending_aggregates(ctx: Ctx) -> Result<()> 
         s.issue(out[0].issue_id).await,
         Err(StoreError::NotFound)
     ));
+    ensure!(
+        matches!(
+            s.delete_issue(out[0].issue_id).await,
+            Err(StoreError::NotFound)
+        ),
+        "deleting a deleted issue is NotFound"
+    );
+    ensure!(
+        s.issue(out[1].issue_id).await?.count == 1,
+        "the other issue is untouched"
+    );
     Ok(())
 }
 

@@ -266,12 +266,14 @@ pub(in crate::store) async fn delete_issue_rows(
     // `notification_triggers` row (whose foreign-key check only takes a key share lock) could
     // otherwise be inserted after the dependents below are deleted and make the issue's own
     // delete fail; now it waits for this transaction and then fails itself (the issue is gone).
+    // A missing issue is found here, before a dozen deletes that would each find nothing.
     let lock = format!(
         "select issue_id as id from issues where issue_id = $1{}",
         locking(tx.backend())
     );
     tx.fetch_optional::<IdRow>(&lock, vec![issue_id.into()])
-        .await?;
+        .await?
+        .ok_or(StoreError::NotFound)?;
     // Notification history of the issue goes with it (its rows reference the outbox
     // rows and the issue); digests of other issues that this issue's deliveries carried
     // lose only the link to their carrier.
