@@ -7,6 +7,7 @@
 //! usage or setup errors.
 
 mod conn;
+mod gzip;
 mod payload;
 mod report;
 mod run;
@@ -191,6 +192,7 @@ async fn real_main(args: Args) -> anyhow::Result<bool> {
         variants: args.variants,
         seed: args.seed,
         run_tag: run_tag.clone(),
+        gzip: args.gzip.then_some(args.gzip_level),
     })?);
     let (min, max) = payloads.size_range();
     eprintln!(

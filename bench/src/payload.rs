@@ -19,6 +19,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
+use crate::gzip::GzipTemplate;
+
 /// The stand-in for the event id in templates; nothing else in a payload can contain it
 /// (generated text uses no hex runs this long).
 const PLACEHOLDER: &[u8; 32] = b"ffffffffffffffff0000000000000000";
@@ -27,7 +29,10 @@ const PLACEHOLDER: &[u8; 32] = b"ffffffffffffffff0000000000000000";
 #[derive(Debug)]
 struct Template {
     bytes: Vec<u8>,
+    /// Ascending.
     id_offsets: Vec<usize>,
+    /// The compressed spans, when the spec asks for gzip bodies.
+    gzip: Option<GzipTemplate>,
 }
 
 /// All templates of a run: `issues × variants` envelopes.
@@ -48,10 +53,13 @@ pub struct PayloadSpec {
     pub seed: u64,
     /// Unique per run, embedded in module names so issues of different runs never merge.
     pub run_tag: String,
+    /// Gzip level (1–9) of the request bodies ([`Payloads::body`]); `None`: plain bodies.
+    pub gzip: Option<u32>,
 }
 
 impl Payloads {
-    /// Renders every template. Costs roughly 1 ms per 50 templates.
+    /// Renders every template (roughly 1 ms per 50), and compresses it when the spec asks for
+    /// gzip bodies (about as long again at level 1).
     pub fn build(spec: &PayloadSpec) -> anyhow::Result<Self> {
         let variants = spec.variants.max(1);
         let mut templates = Vec::with_capacity(spec.issues.max(1) * variants);
@@ -61,7 +69,15 @@ impl Payloads {
                     spec.seed ^ ((issue as u64) << 20) ^ (variant as u64).wrapping_mul(0x9e37),
                 );
                 let event = build_event(issue, variant, &spec.run_tag, &mut rng);
-                templates.push(render_template(&event)?);
+                let mut template = render_template(&event)?;
+                if let Some(level) = spec.gzip {
+                    template.gzip = Some(GzipTemplate::new(
+                        &template.bytes,
+                        &template.id_offsets,
+                        level,
+                    )?);
+                }
+                templates.push(template);
             }
         }
         Ok(Payloads {
@@ -92,15 +108,20 @@ impl Payloads {
         (sizes.clone().min().unwrap_or(0), sizes.max().unwrap_or(0))
     }
 
-    /// The envelope of issue `issue`, variant `variant`, with `event_id` (32 lowercase hex).
-    pub fn render(&self, issue: usize, variant: usize, event_id: &[u8; 32]) -> Vec<u8> {
+    /// The request body of issue `issue`, variant `variant`, with `event_id` (32 lowercase
+    /// hex): the envelope, gzip-compressed when the spec asked for it (from the template's compressed spans, so an
+    /// event costs a copy and a CRC-32, `gzip.rs`).
+    pub fn body(&self, issue: usize, variant: usize, event_id: &[u8; 32]) -> Vec<u8> {
         let idx = (issue * self.variants + variant % self.variants) % self.templates.len();
         let t = &self.templates[idx];
-        let mut out = t.bytes.clone();
+        let mut raw = t.bytes.clone();
         for &off in &t.id_offsets {
-            out[off..off + 32].copy_from_slice(event_id);
+            raw[off..off + 32].copy_from_slice(event_id);
         }
-        out
+        match &t.gzip {
+            Some(gzip) => gzip.render(&raw, event_id),
+            None => raw,
+        }
     }
 }
 
@@ -114,17 +135,6 @@ pub fn new_event_id<R: Rng + ?Sized>(rng: &mut R) -> [u8; 32] {
         v >>= 4;
     }
     out
-}
-
-/// Gzip-compresses a body (level 1–9).
-pub fn gzip(body: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::new(level.clamp(1, 9)),
-    );
-    enc.write_all(body)?;
-    enc.finish()
 }
 
 fn render_template(event: &Value) -> anyhow::Result<Template> {
@@ -154,7 +164,11 @@ fn render_template(event: &Value) -> anyhow::Result<Template> {
         "event id placeholder found {} times in a template, expected 2",
         id_offsets.len()
     );
-    Ok(Template { bytes, id_offsets })
+    Ok(Template {
+        bytes,
+        id_offsets,
+        gzip: None,
+    })
 }
 
 fn now_rfc3339() -> String {
@@ -523,6 +537,7 @@ mod tests {
             variants: 2,
             seed: 1,
             run_tag: "t1".into(),
+            gzip: None,
         }
     }
 
@@ -538,7 +553,7 @@ mod tests {
     fn render_patches_both_ids_and_stays_a_valid_envelope() {
         let p = Payloads::build(&spec(3)).unwrap();
         let id = *b"0123456789abcdef0123456789abcdef";
-        let body = p.render(2, 1, &id);
+        let body = p.body(2, 1, &id);
         let text = String::from_utf8(body).unwrap();
         let mut lines = text.lines();
         let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
@@ -549,6 +564,38 @@ mod tests {
         assert_eq!(event["event_id"], "0123456789abcdef0123456789abcdef");
         assert_eq!(item["length"].as_u64().unwrap() as usize, payload.len());
         assert!(lines.next().is_none());
+    }
+
+    #[test]
+    fn gzip_bodies_inflate_to_the_patched_templates() {
+        use std::io::Read;
+        let p = Payloads::build(&PayloadSpec {
+            gzip: Some(1),
+            ..spec(4)
+        })
+        .unwrap();
+        let mut rng = StdRng::seed_from_u64(9);
+        for (issue, variant) in [(0, 0), (3, 1), (2, 0)] {
+            let id = new_event_id(&mut rng);
+            let body = p.body(issue, variant, &id);
+            let mut inflated = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut inflated)
+                .unwrap();
+            let t = &p.templates[issue * p.variants + variant];
+            let mut expected = t.bytes.clone();
+            for &off in &t.id_offsets {
+                expected[off..off + 32].copy_from_slice(&id);
+            }
+            // Not assert_eq: a mismatch would print two 12 KB byte lists.
+            assert!(inflated == expected, "issue {issue} variant {variant}");
+            assert!(
+                body.len() * 2 < inflated.len(),
+                "{} of {}",
+                body.len(),
+                inflated.len()
+            );
+        }
     }
 
     #[test]

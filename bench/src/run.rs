@@ -23,7 +23,7 @@ use reqwest::Url;
 use tokio::sync::mpsc;
 
 use crate::conn::Conn;
-use crate::payload::{gzip, new_event_id, Payloads};
+use crate::payload::{new_event_id, Payloads};
 use crate::zipf::Zipf;
 
 /// What to send and how hard.
@@ -253,11 +253,7 @@ async fn worker(
         let issue = shared.zipf.sample(&mut mix);
         let variant = mix.random_range(0..shared.payloads.variants());
         let id = new_event_id(&mut ids);
-        let raw = shared.payloads.render(issue, variant, &id);
-        let body: Bytes = match cfg.gzip {
-            Some(level) => gzip(&raw, level)?.into(),
-            None => raw.into(),
-        };
+        let body: Bytes = shared.payloads.body(issue, variant, &id).into();
         let id_str = std::str::from_utf8(&id)?.to_owned();
 
         let first = Instant::now();
