@@ -23,6 +23,10 @@ use rand::SeedableRng;
 #[allow(dead_code)]
 #[path = "../bench/src/payload.rs"]
 mod payload;
+// The payload builder's gzip bodies (unused here: plain envelopes).
+#[allow(dead_code)]
+#[path = "../bench/src/gzip.rs"]
+mod gzip;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<usize> = std::env::args()
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         variants: 3,
         seed: 23,
         run_tag: "dict".into(),
+        gzip: None,
     };
     let payloads = payload::Payloads::build(&spec)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -51,7 +56,7 @@ fn main() -> anyhow::Result<()> {
     let mut events = Vec::new();
     for &(issue, variant) in picks.iter().take(train_n + measure_n) {
         let id = payload::new_event_id(&mut rng);
-        let envelope = payloads.render(issue, variant, &id);
+        let envelope = payloads.body(issue, variant, &id);
         events.push(stored_json(&envelope)?);
     }
     let (samples, measured) = events.split_at(train_n.min(events.len()));

@@ -399,6 +399,16 @@ fn normalizing_bytes_equals_normalizing_the_whole_tree() {
         format!(r#","breadcrumbs":{{"values":[{}{{}}]}}"#, "{},".repeat(150)),
         r#","breadcrumbs":{"values":[{"\ud800":1}]},"extra":{"\udfff":2}"#.to_owned(),
         r#","n":123456789012345678901234567890,"f":1.0e2,"u":"\u00e9\n""#.to_owned(),
+        // Brackets and quotes inside strings, surrogate escapes that pair, numbers just inside
+        // and past `f64`'s range: what a check of kept members short of a parse could misjudge.
+        r#","extra":{"s":"]]}}[[{{\"\\","t":["\ud7ff\ue000"]}"#.to_owned(),
+        format!(
+            r#","extra":{{"n":{}}},"m":[-{}]"#,
+            "9".repeat(299),
+            "9".repeat(300)
+        ),
+        format!(r#","extra":{{"n":{}}}"#, "9".repeat(310)),
+        r#","extra":{"max":1.7976931348623157e308,"over":[1.8e308]}"#.to_owned(),
     ];
     let mut passed_through = 0;
     for event in &events {

@@ -1,0 +1,149 @@
+//! The request side of ingesting one event, timed stage by stage without HTTP (issue #23):
+//! the generator's events (`bench/src/payload.rs`) normalized from their bytes
+//! (`normalize_payload` plus the User-Agent contexts), grouped, then written as JSON and
+//! compressed with a project dictionary trained on other events of the run (`new_event`), as
+//! `ingest/items/event.rs` does for every event. One thread, no I/O: the stages' CPU alone, far
+//! less noisy than a burst through HTTP, so that a change to one stage can be measured back to
+//! back with the commit before it. Prints the best round's µs per event for each stage.
+//!
+//! ```text
+//! nice -n 19 cargo run --release --example hot_path -- [EVENTS] [ROUNDS]
+//! ```
+//! Defaults: 2,000 events (1,000 issues × 2 variants, ~11.9 KB each), 15 rounds.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use errata_server::grouping;
+use errata_server::ingest::items::new_event;
+use errata_server::normalize::{self, NormalizeContext, TimestampBounds};
+use errata_server::payload_dictionaries::{train, DICTIONARY_BYTES};
+use errata_server::protocol::EventId;
+use errata_server::store::{set_dictionary_id, PayloadDictionary};
+use rand::SeedableRng;
+
+#[allow(dead_code)]
+#[path = "../bench/src/payload.rs"]
+mod payload;
+// The payload builder's gzip bodies (unused here: the event items go in plain).
+#[allow(dead_code)]
+#[path = "../bench/src/gzip.rs"]
+mod gzip;
+
+// The server's allocator (`src/main.rs`): the stages' allocations cost what they cost there.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// The User-Agent the generator's SDK header would carry (the contexts stage parses one).
+const USER_AGENT: &str = "sentry.python.django/2.19.0";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    let events_n = args.first().copied().unwrap_or(2_000).max(1);
+    let rounds = args.get(1).copied().unwrap_or(15).max(1);
+
+    let variants = 2;
+    let payloads = payload::Payloads::build(&payload::PayloadSpec {
+        issues: events_n.div_ceil(variants),
+        variants,
+        seed: 23,
+        run_tag: "hot".into(),
+        gzip: None,
+    })?;
+    let mut ids = rand::rngs::StdRng::seed_from_u64(5);
+    let events: Vec<(EventId, Vec<u8>)> = (0..events_n)
+        .map(|i| {
+            let id = payload::new_event_id(&mut ids);
+            let envelope = payloads.body(i / variants, i % variants, &id);
+            let event_id = std::str::from_utf8(&id)?.parse()?;
+            Ok((event_id, event_item(&envelope)?.to_vec()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    // The project's dictionary, trained as the server trains it, on events of other issues.
+    let training = payload::Payloads::build(&payload::PayloadSpec {
+        issues: 300,
+        variants: 1,
+        seed: 7,
+        run_tag: "train".into(),
+        gzip: None,
+    })?;
+    let samples = (0..300)
+        .map(|issue| {
+            let envelope = training.body(issue, 0, &[b'a'; 32]);
+            let n = normalize::normalize_payload(event_item(&envelope)?, &context(None))?;
+            let mut json = Vec::new();
+            n.write_json(&mut json);
+            Ok(json)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut bytes = train(&samples, DICTIONARY_BYTES)?;
+    set_dictionary_id(&mut bytes, 1)?;
+    let dictionary = PayloadDictionary::new(1, 1, &bytes)?;
+
+    let raw: usize = events.iter().map(|(_, e)| e.len()).sum();
+    println!(
+        "{events_n} events ({:.1} KB each), best of {rounds} rounds, µs per event:",
+        raw as f64 / events_n as f64 / 1000.0
+    );
+    let mut best = [Duration::MAX; 3];
+    let mut stored = 0;
+    for _ in 0..rounds {
+        let mut took = [Duration::ZERO; 3];
+        stored = 0;
+        for (event_id, item) in &events {
+            let t0 = Instant::now();
+            let mut n = normalize::normalize_payload(item, &context(Some(*event_id)))?;
+            normalize::add_user_agent_contexts(&mut n, Some(USER_AGENT));
+            let t1 = Instant::now();
+            let grouping = grouping::group(&n.view());
+            let t2 = Instant::now();
+            let row = new_event(1, n, grouping, Some(&dictionary));
+            let t3 = Instant::now();
+            stored += black_box(row).payload.len();
+            for (sum, d) in took.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2]) {
+                *sum += d;
+            }
+        }
+        for (b, t) in best.iter_mut().zip(took) {
+            *b = (*b).min(t);
+        }
+    }
+    let per_event = |d: Duration| d.as_secs_f64() * 1e6 / events_n as f64;
+    let total: Duration = best.iter().sum();
+    for (stage, d) in ["normalize", "group", "write and compress"]
+        .iter()
+        .zip(best)
+    {
+        println!("  {stage:<20} {:7.2}", per_event(d));
+    }
+    println!("  {:<20} {:7.2}", "all", per_event(total));
+    println!(
+        "stored {:.0} B per event ({:.2}x smaller than the item)",
+        stored as f64 / events_n as f64,
+        raw as f64 / stored as f64
+    );
+    Ok(())
+}
+
+/// The event item of a generator envelope (its third line).
+fn event_item(envelope: &[u8]) -> anyhow::Result<&[u8]> {
+    envelope
+        .splitn(3, |b| *b == b'\n')
+        .nth(2)
+        .map(<[u8]>::trim_ascii_end)
+        .ok_or_else(|| anyhow::anyhow!("an envelope without an item"))
+}
+
+fn context(envelope_event_id: Option<EventId>) -> NormalizeContext {
+    NormalizeContext {
+        received_ms: 1_765_000_000_000,
+        envelope_event_id,
+        client_ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        timestamp_bounds: TimestampBounds::UNBOUNDED,
+    }
+}
