@@ -26,10 +26,6 @@ use rand::SeedableRng;
 #[allow(dead_code)]
 #[path = "../bench/src/payload.rs"]
 mod payload;
-// The payload builder's gzip bodies (unused here: the event items go in plain).
-#[allow(dead_code)]
-#[path = "../bench/src/gzip.rs"]
-mod gzip;
 
 // The server's allocator (`src/main.rs`): the stages' allocations cost what they cost there.
 #[global_allocator]

@@ -23,10 +23,6 @@ use rand::SeedableRng;
 #[allow(dead_code)]
 #[path = "../bench/src/payload.rs"]
 mod payload;
-// The payload builder's gzip bodies (unused here: plain envelopes).
-#[allow(dead_code)]
-#[path = "../bench/src/gzip.rs"]
-mod gzip;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<usize> = std::env::args()

@@ -7,7 +7,6 @@
 //! usage or setup errors.
 
 mod conn;
-mod gzip;
 mod payload;
 mod report;
 mod run;

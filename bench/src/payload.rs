@@ -19,7 +19,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::gzip::GzipTemplate;
+// A child module in a file of its own: whatever includes this file by `#[path]` gets it too.
+#[path = "gzip.rs"]
+mod gzip;
+
+use gzip::GzipTemplate;
 
 /// The stand-in for the event id in templates; nothing else in a payload can contain it
 /// (generated text uses no hex runs this long).

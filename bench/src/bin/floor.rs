@@ -52,10 +52,6 @@ mod extract;
 #[allow(dead_code)]
 #[path = "../payload.rs"]
 mod payload;
-// The payload builder's gzip bodies (unused here: the floor's events go in plain).
-#[allow(dead_code)]
-#[path = "../gzip.rs"]
-mod gzip;
 #[path = "floor/selftest.rs"]
 mod selftest;
 
