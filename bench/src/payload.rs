@@ -113,8 +113,8 @@ impl Payloads {
     }
 
     /// The request body of issue `issue`, variant `variant`, with `event_id` (32 lowercase
-    /// hex): the envelope, gzip-compressed when the spec asked for it (from the template's compressed spans, so an
-    /// event costs a copy and a CRC-32, `gzip.rs`).
+    /// hex): the envelope, gzip-compressed when the spec asked for it (from the template's
+    /// compressed spans, so that an event costs a copy and a CRC-32: `gzip.rs`).
     pub fn body(&self, issue: usize, variant: usize, event_id: &[u8; 32]) -> Vec<u8> {
         let idx = (issue * self.variants + variant % self.variants) % self.templates.len();
         let t = &self.templates[idx];
