@@ -19,6 +19,7 @@ use errata_server::grouping;
 use errata_server::ingest::items::new_event;
 use errata_server::normalize::{self, NormalizeContext, TimestampBounds};
 use errata_server::payload_dictionaries::{train, DICTIONARY_BYTES};
+use errata_server::protocol::envelope::{Envelope, ItemType};
 use errata_server::protocol::EventId;
 use errata_server::store::{set_dictionary_id, PayloadDictionary};
 use rand::SeedableRng;
@@ -54,9 +55,11 @@ fn main() -> anyhow::Result<()> {
     let events: Vec<(EventId, Vec<u8>)> = (0..events_n)
         .map(|i| {
             let id = payload::new_event_id(&mut ids);
-            let envelope = payloads.body(i / variants, i % variants, &id);
             let event_id = std::str::from_utf8(&id)?.parse()?;
-            Ok((event_id, event_item(&envelope)?.to_vec()))
+            Ok((
+                event_id,
+                event_item(payloads.body(i / variants, i % variants, &id))?,
+            ))
         })
         .collect::<anyhow::Result<_>>()?;
 
@@ -70,8 +73,8 @@ fn main() -> anyhow::Result<()> {
     })?;
     let samples = (0..300)
         .map(|issue| {
-            let envelope = training.body(issue, 0, &[b'a'; 32]);
-            let n = normalize::normalize_payload(event_item(&envelope)?, &context(None))?;
+            let item = event_item(training.body(issue, 0, &[b'a'; 32]))?;
+            let n = normalize::normalize_payload(&item, &context(None))?;
             let mut json = Vec::new();
             n.write_json(&mut json);
             Ok(json)
@@ -126,13 +129,14 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The event item of a generator envelope (its third line).
-fn event_item(envelope: &[u8]) -> anyhow::Result<&[u8]> {
-    envelope
-        .splitn(3, |b| *b == b'\n')
-        .nth(2)
-        .map(<[u8]>::trim_ascii_end)
-        .ok_or_else(|| anyhow::anyhow!("an envelope without an item"))
+/// The event item of a generator envelope, split as the server splits envelopes.
+fn event_item(envelope: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    Envelope::parse(envelope.into())?
+        .items
+        .into_iter()
+        .find(|item| item.header.ty == ItemType::Event)
+        .map(|item| item.payload.to_vec())
+        .ok_or_else(|| anyhow::anyhow!("an envelope without an event item"))
 }
 
 fn context(envelope_event_id: Option<EventId>) -> NormalizeContext {

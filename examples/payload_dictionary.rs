@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use errata_server::normalize::{self, NormalizeContext, TimestampBounds};
 use errata_server::payload_dictionaries::train;
+use errata_server::protocol::envelope::{Envelope, ItemType};
 use errata_server::store::{
     decode_payload_with, encode_json, set_dictionary_id, PayloadDictionary,
 };
@@ -53,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     for &(issue, variant) in picks.iter().take(train_n + measure_n) {
         let id = payload::new_event_id(&mut rng);
         let envelope = payloads.body(issue, variant, &id);
-        events.push(stored_json(&envelope)?);
+        events.push(stored_json(envelope)?);
     }
     let (samples, measured) = events.split_at(train_n.min(events.len()));
     let raw: usize = measured.iter().map(Vec::len).sum();
@@ -84,11 +85,13 @@ fn main() -> anyhow::Result<()> {
 
 /// The event of a generator envelope as the server stores it: parsed leniently, normalized,
 /// serialized.
-fn stored_json(envelope: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut lines = envelope.splitn(3, |b| *b == b'\n');
-    let (_, _, item) = (lines.next(), lines.next(), lines.next());
-    let item = item.ok_or_else(|| anyhow::anyhow!("no item"))?;
-    let value = errata_server::protocol::json::parse_lenient(item.trim_ascii_end())?;
+fn stored_json(envelope: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    let item = Envelope::parse(envelope.into())?
+        .items
+        .into_iter()
+        .find(|item| item.header.ty == ItemType::Event)
+        .ok_or_else(|| anyhow::anyhow!("no event item"))?;
+    let value = errata_server::protocol::json::parse_lenient(&item.payload)?;
     let n = normalize::normalize(
         value,
         &NormalizeContext {
