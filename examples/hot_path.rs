@@ -257,10 +257,9 @@ fn written_bytes() -> anyhow::Result<u64> {
 /// The event item of a generator envelope, split as the server splits envelopes.
 fn event_item(envelope: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     Envelope::parse(envelope.into())?
-        .items
-        .into_iter()
-        .find(|item| item.header.ty == ItemType::Event)
-        .map(|item| item.payload.to_vec())
+        .payloads(&ItemType::Event)
+        .next()
+        .map(|payload| payload.to_vec())
         .ok_or_else(|| anyhow::anyhow!("an envelope without an event item"))
 }
 

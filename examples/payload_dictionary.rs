@@ -86,12 +86,12 @@ fn main() -> anyhow::Result<()> {
 /// The event of a generator envelope as the server stores it: parsed leniently, normalized,
 /// serialized.
 fn stored_json(envelope: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-    let item = Envelope::parse(envelope.into())?
-        .items
-        .into_iter()
-        .find(|item| item.header.ty == ItemType::Event)
+    let envelope = Envelope::parse(envelope.into())?;
+    let payload = envelope
+        .payloads(&ItemType::Event)
+        .next()
         .ok_or_else(|| anyhow::anyhow!("no event item"))?;
-    let value = errata_server::protocol::json::parse_lenient(&item.payload)?;
+    let value = errata_server::protocol::json::parse_lenient(payload)?;
     let n = normalize::normalize(
         value,
         &NormalizeContext {

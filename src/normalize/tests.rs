@@ -357,10 +357,8 @@ fn fixture_events() -> Vec<Vec<u8>> {
         if let Ok(envelope) = crate::protocol::envelope::Envelope::parse(body.into()) {
             out.extend(
                 envelope
-                    .items
-                    .into_iter()
-                    .filter(|i| i.header.ty == crate::protocol::envelope::ItemType::Event)
-                    .map(|i| i.payload.to_vec()),
+                    .payloads(&crate::protocol::envelope::ItemType::Event)
+                    .map(|p| p.to_vec()),
             );
         }
     }

@@ -273,6 +273,14 @@ impl Envelope {
         }
         Ok(Envelope { header, items })
     }
+
+    /// The payloads of the items of type `ty`, in wire order (zero-copy slices of the body).
+    pub fn payloads<'a>(&'a self, ty: &'a ItemType) -> impl Iterator<Item = &'a Bytes> + 'a {
+        self.items
+            .iter()
+            .filter(move |item| item.header.ty == *ty)
+            .map(|item| &item.payload)
+    }
 }
 
 impl EnvelopeHeader {
@@ -520,6 +528,19 @@ mod tests {
         let env = Envelope::parse(Bytes::from(std::fs::read(session).unwrap())).unwrap();
         assert_eq!(env.header, EnvelopeHeader::default());
         assert_eq!(env.items[0].header.ty, ItemType::Session);
+    }
+
+    #[test]
+    fn payloads_of_one_type_in_wire_order() {
+        let env = parse(
+            b"{}\n{\"type\":\"event\"}\n{\"a\":1}\n{\"type\":\"session\"}\n{}\n\
+              {\"type\":\"event\"}\n{\"b\":2}\n",
+        )
+        .unwrap();
+        let events: Vec<&[u8]> = env.payloads(&ItemType::Event).map(|p| &p[..]).collect();
+        assert_eq!(events, [&b"{\"a\":1}"[..], b"{\"b\":2}"]);
+        assert_eq!(env.payloads(&ItemType::Session).count(), 1);
+        assert_eq!(env.payloads(&ItemType::CheckIn).count(), 0);
     }
 
     #[test]
