@@ -154,7 +154,9 @@ impl At {
 pub struct Seed<'t> {
     /// Where the value sits; `None` below any stack-trace position.
     pub at: Option<At>,
-    /// The value's nesting level in the event (the event object is 1, its members 2).
+    /// The value's nesting level in the stored event (the event object is 1, its members 2):
+    /// below an interface not in its `{"values": list}` form, the level it has once
+    /// normalization wrapped it.
     pub level: usize,
     /// Where frames' kept text goes.
     pub text: &'t mut FrameText,
@@ -210,6 +212,10 @@ impl<'de> Visitor<'de> for Seed<'_> {
         Ok(Value::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        if self.at == Some(At::Interface) {
+            // A bare list is stored as `{"values": list}`, one level deeper.
+            self.level += 1;
+        }
         let element = self.at.and_then(At::element);
         let mut list = Vec::new();
         while let Some(v) = seq.next_element_seed(self.child(element))? {
@@ -218,6 +224,12 @@ impl<'de> Visitor<'de> for Seed<'_> {
         Ok(Value::Array(list))
     }
     fn visit_map<A: MapAccess<'de>>(mut self, mut access: A) -> Result<Value, A::Error> {
+        if self.at == Some(At::Interface) {
+            // A single entry is stored as `{"values": [entry]}`, two levels deeper; whether
+            // this object is that or the `{"values": list}` form shows only once it is read,
+            // so what lies below is checked as if two levels deeper either way.
+            self.level += 2;
+        }
         let mut map = Map::new();
         if self.at == Some(At::Frame) {
             let frame = self.text.frames;

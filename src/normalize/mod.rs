@@ -14,7 +14,7 @@
 //!    per-frame [`in_app`] resolution (`in_app` = server verdict, `in_app_sdk` = SDK's value),
 //!    the only place where in-app is decided;
 //! 5. [`tags`], [`user`];
-//! 6. [`trim`]: oversized strings;
+//! 6. [`trim`]: oversized strings, and containers nested deeper than a stored event may be;
 //! 7. [`title`]: title and culprit.
 //!
 //! Whatever is dropped or shortened is recorded in the event's `errors` list

@@ -1,7 +1,9 @@
 //! Oversized strings anywhere in the event (locals, extra, request bodies, …) are cut to
-//! [`MAX_STRING_BYTES`] with a trailing `…` and noted as `value_too_long` with their path.
+//! [`MAX_STRING_BYTES`] with a trailing `…` and noted as `value_too_long` with their path;
+//! containers nested deeper than a stored event may be ([`MAX_NESTING`]) become `null`, noted
+//! as `invalid_data`.
 //!
-//! One pass over the tree, in place; paths are only formatted for strings that are cut.
+//! One pass over the tree, in place; paths are only formatted for values that are cut.
 
 use serde_json::Value;
 
@@ -10,9 +12,10 @@ use super::notes::Notes;
 /// Longest string kept verbatim, in bytes (16 KiB).
 pub const MAX_STRING_BYTES: usize = 16 * 1024;
 
-/// The walk stops descending below this depth (serde_json already refuses to parse deeper
-/// documents than 128 levels; this guards values built in code).
-const MAX_DEPTH: usize = 128;
+/// Containers a stored event may nest, the event object included: serde_json refuses to read
+/// a document nested one level deeper. The input was within it, but normalization can nest a
+/// value deeper than it was sent (a bare list interface becomes `{"values": [...]}`).
+pub const MAX_NESTING: usize = 127;
 
 /// One step of a path, borrowed from the tree.
 enum Seg<'a> {
@@ -38,14 +41,20 @@ fn walk<'a>(value: &'a mut Value, path: &mut Vec<Seg<'a>>, notes: &mut Notes) {
             s.truncate(cut);
             s.push(ellipsis);
         }
-        Value::Array(list) if path.len() < MAX_DEPTH => {
+        // `path` names the value's parents below the event object: it sits at nesting level
+        // `path.len() + 1`.
+        Value::Array(_) | Value::Object(_) if path.len() >= MAX_NESTING => {
+            notes.invalid(&render(path), value);
+            *value = Value::Null;
+        }
+        Value::Array(list) => {
             for (i, item) in list.iter_mut().enumerate() {
                 path.push(Seg::Index(i));
                 walk(item, path, notes);
                 path.pop();
             }
         }
-        Value::Object(map) if path.len() < MAX_DEPTH => {
+        Value::Object(map) => {
             for (k, item) in map.iter_mut() {
                 path.push(Seg::Key(k));
                 walk(item, path, notes);
@@ -93,5 +102,29 @@ mod tests {
             .collect();
         assert_eq!(names, ["extra.blob", "list.1"]);
         assert_eq!(notes.entries()[0]["value"], 2 * MAX_STRING_BYTES);
+    }
+
+    #[test]
+    fn containers_past_the_nesting_limit_become_null_and_are_noted() {
+        // The event is level 1 and `deep` level 2: 125 more arrays reach level 127, the last
+        // one a stored event may have; one more is cut.
+        let nested = |n: usize| (0..n).fold(json!(1), |v, _| json!([v]));
+        let mut v = json!({"ok": nested(126), "deep": {"x": nested(126)}});
+        let mut notes = Notes::default();
+        trim_strings(&mut v, &mut notes);
+        assert_eq!(v["ok"], nested(126));
+        let mut inner = &v["deep"]["x"];
+        for _ in 0..124 {
+            inner = &inner[0];
+        }
+        assert_eq!(inner, &json!([null]));
+        assert_eq!(notes.entries().len(), 1);
+        assert_eq!(notes.entries()[0]["type"], "invalid_data");
+        assert_eq!(
+            notes.entries()[0]["name"]
+                .as_str()
+                .map(|n| n.matches(".0").count()),
+            Some(125)
+        );
     }
 }
