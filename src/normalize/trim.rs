@@ -106,8 +106,9 @@ mod tests {
 
     #[test]
     fn containers_past_the_nesting_limit_become_null_and_are_noted() {
-        // The event is level 1 and `deep` level 2: 125 more arrays reach level 127, the last
-        // one a stored event may have; one more is cut.
+        // The event is level 1, `ok` and `deep` level 2, `x` level 3. The 126 arrays of `ok`
+        // end at level 127, the deepest a stored event may have; those of `x` one deeper, so
+        // the innermost is cut.
         let nested = |n: usize| (0..n).fold(json!(1), |v, _| json!([v]));
         let mut v = json!({"ok": nested(126), "deep": {"x": nested(126)}});
         let mut notes = Notes::default();
