@@ -26,7 +26,7 @@ use std::fmt;
 use super::fields::{ALIASES, OBJECT_FIELDS};
 use super::frame_text::{self, At, FrameText};
 use super::interfaces::MAX_BREADCRUMBS;
-use super::trim::MAX_STRING_BYTES;
+use super::trim::{MAX_NESTING, MAX_STRING_BYTES};
 use serde::Deserialize;
 
 /// Top-level members some stage of the hot path reads or writes: parsed into the tree.
@@ -189,10 +189,10 @@ pub(super) fn tree_would_accept(text: &str, level: usize) -> bool {
     checked.deserialize(&mut de).is_ok() && de.end().is_ok()
 }
 
-/// Containers a value at nesting `level` may nest, itself included: serde_json refuses a
-/// document at 128 levels, and the event object is the first.
+/// Containers a value at nesting `level` may nest, itself included: a document nests at most
+/// [`MAX_NESTING`] (serde_json's limit), and the event object is the first.
 const fn depth_allowed(level: usize) -> usize {
-    128usize.saturating_sub(level)
+    (MAX_NESTING + 1).saturating_sub(level)
 }
 
 /// Containers nested in `value`, itself included.
