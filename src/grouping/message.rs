@@ -1,36 +1,85 @@
 //! Message / exception-value normalization (sentry-protocol.md 7.4.5).
 //!
 //! Variable parts of a message (numbers, ids, addresses, dates, …) are replaced by placeholders
-//! so that `timeout after 3012 ms` and `timeout after 45 ms` group together. One regex
-//! alternation is applied leftmost-first (the `regex` crate's semantics, which is also what the
-//! backtracking reference in `reference_grouping.py` does); candidates that need a semantic
-//! check (IP octets, IPv6 syntax, hex ids) are validated in the `replace_all` closure, which
-//! hands back the original text when the check fails.
+//! so that `timeout after 3012 ms` and `timeout after 45 ms` group together. The placeholder
+//! patterns are applied leftmost-first, as one alternation (the `regex` crate's semantics, which
+//! is also what the backtracking reference in `reference_grouping.py` does); candidates that
+//! need a semantic check (IP octets, IPv6 syntax, hex ids) are validated per match, and one that
+//! fails keeps its original text.
 
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::Regex;
+use regex_automata::meta;
+use regex_automata::nfa::thompson::WhichCaptures;
 
-/// The placeholder alternation. Group order is match priority at a given position.
-static PARAM_RE: LazyLock<Regex> = LazyLock::new(|| {
-    let pattern = concat!(
-        r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)",
-        r#"|(?P<url>\b(?:https?|wss?|ftp|file)://[^\s"'<>]+)"#,
-        r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)",
-        r"|(?P<ipv4>\b(?:\d{1,3}\.){3}\d{1,3}\b)",
-        r"|(?P<ipv6>\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b)",
-        r"|(?P<sha>\b[0-9a-fA-F]{32,64}\b)",
-        r"|(?P<date>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?)",
-        r"|(?P<time>\b\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\b)",
-        r"|(?P<hex>\b0[xX][0-9a-fA-F]+\b)",
-        r"|(?P<duration>\b\d+(?:\.\d+)?(?:ns|us|ms|s|m|h)\b)",
-        r"|(?P<float>\b\d+\.\d+\b)",
-        r"|(?P<int>\b\d+\b)",
-        r"|(?P<hexid>\b[0-9a-fA-F]{8,}\b)",
-    );
-    Regex::new(pattern).expect("the placeholder pattern is a valid literal regex")
+/// The placeholder kinds, in match priority at a given position: each kind's pattern and its
+/// placeholder text.
+///
+/// The patterns are searched as one multi-pattern regex with leftmost-first semantics
+/// (regex-automata's `meta::Builder::build_many`), which is the same as one alternation of them
+/// in this order: the leftmost match wins, and at one position the earlier pattern. The pattern
+/// id of a match names its kind, so no capture group is resolved per match.
+const KINDS: &[(Kind, &str, &str)] = &[
+    (
+        Kind::Plain,
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",
+        "<email>",
+    ),
+    (
+        Kind::Plain,
+        r#"\b(?:https?|wss?|ftp|file)://[^\s"'<>]+"#,
+        "<url>",
+    ),
+    (
+        Kind::Plain,
+        r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+        "<uuid>",
+    ),
+    (Kind::Ipv4, r"\b(?:\d{1,3}\.){3}\d{1,3}\b", "<ip>"),
+    (
+        Kind::Ipv6,
+        r"\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\b",
+        "<ip>",
+    ),
+    (Kind::Sha, r"\b[0-9a-fA-F]{32,64}\b", "<sha>"),
+    (
+        Kind::Plain,
+        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+        "<date>",
+    ),
+    (Kind::Plain, r"\b\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\b", "<time>"),
+    (Kind::Plain, r"\b0[xX][0-9a-fA-F]+\b", "<hex>"),
+    (
+        Kind::Plain,
+        r"\b\d+(?:\.\d+)?(?:ns|us|ms|s|m|h)\b",
+        "<duration>",
+    ),
+    (Kind::Plain, r"\b\d+\.\d+\b", "<float>"),
+    (Kind::Plain, r"\b\d+\b", "<int>"),
+    (Kind::HexId, r"\b[0-9a-fA-F]{8,}\b", "<hexid>"),
+];
+
+/// What a candidate must pass besides its pattern (see [`accept`]).
+#[derive(Clone, Copy)]
+enum Kind {
+    Ipv4,
+    Ipv6,
+    Sha,
+    HexId,
+    /// No check beyond the pattern.
+    Plain,
+}
+
+/// [`KINDS`]' patterns as one leftmost-first multi-pattern regex without capture groups.
+static PARAM_RE: LazyLock<meta::Regex> = LazyLock::new(|| {
+    let patterns: Vec<&str> = KINDS.iter().map(|&(_, pattern, _)| pattern).collect();
+    meta::Regex::builder()
+        .configure(meta::Config::new().which_captures(WhichCaptures::Implicit))
+        .build_many(&patterns)
+        .expect("the placeholder patterns are valid literal regexes")
 });
 
 /// `key=<quoted or boolean>` values; the key survives, the value becomes `<val>`.
@@ -39,26 +88,9 @@ static KV_RE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the key=value pattern is a valid literal regex")
 });
 
-/// Group names of [`PARAM_RE`] with their placeholder text, in pattern order.
-const KINDS: &[(&str, &str)] = &[
-    ("email", "<email>"),
-    ("url", "<url>"),
-    ("uuid", "<uuid>"),
-    ("ipv4", "<ip>"),
-    ("ipv6", "<ip>"),
-    ("sha", "<sha>"),
-    ("date", "<date>"),
-    ("time", "<time>"),
-    ("hex", "<hex>"),
-    ("duration", "<duration>"),
-    ("float", "<float>"),
-    ("int", "<int>"),
-    ("hexid", "<hexid>"),
-];
-
 /// Normalizes a message or exception value for grouping (7.4.5): first two non-empty lines
 /// (`...` appended when more existed), `=<val>` for quoted/boolean values after `=`, then the
-/// placeholder alternation.
+/// placeholder patterns.
 pub fn normalize_message(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len().min(1024));
     let mut more = false;
@@ -82,41 +114,41 @@ pub fn normalize_message(msg: &str) -> String {
         Cow::Borrowed(_) => out,
         Cow::Owned(s) => s,
     };
-    PARAM_RE.replace_all(&out, replace_param).into_owned()
+    replace_params(&out)
 }
 
-/// The `replace_all` closure: the placeholder of the matched kind, or the original text when
-/// the candidate fails its semantic check.
-fn replace_param(caps: &Captures<'_>) -> String {
-    for &(name, placeholder) in KINDS {
-        if let Some(m) = caps.name(name) {
-            let text = m.as_str();
-            return if accept(name, text) {
-                placeholder.to_owned()
-            } else {
-                text.to_owned()
-            };
+/// Replaces every placeholder candidate that passes its check; a candidate that fails keeps
+/// its text (and, as in an alternation, hides any later kind matching at its position).
+fn replace_params(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for m in PARAM_RE.find_iter(text) {
+        let (kind, _, placeholder) = KINDS[m.pattern().as_usize()];
+        let candidate = &text[m.range()];
+        if accept(kind, candidate) {
+            out.push_str(&text[copied..m.start()]);
+            out.push_str(placeholder);
+            copied = m.end();
         }
     }
-    // Unreachable in practice (every alternative is a named group); keep the text.
-    caps.get(0)
-        .map_or_else(String::new, |m| m.as_str().to_owned())
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Semantic checks the regex cannot express without look-around.
-fn accept(kind: &str, text: &str) -> bool {
+fn accept(kind: Kind, text: &str) -> bool {
     match kind {
-        "ipv4" => text
+        Kind::Ipv4 => text
             .split('.')
             .all(|octet| octet.parse::<u32>().is_ok_and(|n| n <= 255)),
         // `::` alone parses as an address but is a Rust path separator (`Result::unwrap`);
         // requiring a digit also rejects paths like `add::be`.
-        "ipv6" => text.parse::<Ipv6Addr>().is_ok() && text.chars().any(|c| c.is_ascii_digit()),
-        "sha" => matches!(text.len(), 32 | 40 | 64) && text.chars().any(|c| c.is_ascii_digit()),
-        "hexid" => {
+        Kind::Ipv6 => text.parse::<Ipv6Addr>().is_ok() && text.chars().any(|c| c.is_ascii_digit()),
+        Kind::Sha => matches!(text.len(), 32 | 40 | 64) && text.chars().any(|c| c.is_ascii_digit()),
+        Kind::HexId => {
             text.chars().any(|c| c.is_ascii_digit()) && text.chars().any(|c| c.is_alphabetic())
         }
-        _ => true,
+        Kind::Plain => true,
     }
 }
 
@@ -221,6 +253,76 @@ mod tests {
             n("Upstream timeout after 3012 ms for request 0b7f3c2e-1a2b-4c3d-8e9f-0123456789ab at 0x7f3a2c10"),
             "Upstream timeout after <int> ms for request <uuid> at <hex>"
         );
+    }
+
+    /// The multi-pattern search must decide exactly as one alternation of the same patterns
+    /// (the form the reference uses): checked against the `regex` crate's alternation with a
+    /// group per kind over every string of up to three fragments that make kinds overlap.
+    #[test]
+    fn multi_pattern_search_equals_the_alternation() {
+        let alternation = super::KINDS
+            .iter()
+            .map(|(_, pattern, _)| format!("({pattern})"))
+            .collect::<Vec<_>>()
+            .join("|");
+        let alternation = regex::Regex::new(&alternation).expect("valid");
+        let by_alternation = |text: &str| {
+            alternation
+                .replace_all(text, |caps: &regex::Captures<'_>| {
+                    let (i, m) = (1..caps.len())
+                        .find_map(|i| caps.get(i).map(|m| (i - 1, m)))
+                        .expect("every alternative is a group");
+                    let (kind, _, placeholder) = super::KINDS[i];
+                    if super::accept(kind, m.as_str()) {
+                        placeholder.to_owned()
+                    } else {
+                        m.as_str().to_owned()
+                    }
+                })
+                .into_owned()
+        };
+        let fragments = [
+            "1",
+            "123",
+            "2024-01-31",
+            "T12:00",
+            ":",
+            "::",
+            ".",
+            "0x",
+            "ff",
+            "deadbeef",
+            "Z",
+            "+01:00",
+            " ",
+            "ms",
+            "@",
+            "x.com",
+            "http://",
+            "é",
+            "٣",
+            "-",
+            "fe80",
+            "10.0.0.1",
+            "0b7f3c2e-1a2b-4c3d-8e9f-0123456789ab",
+            "3f786850e387550fdab836ed7e6dc881de23001b",
+        ];
+        let mut checked = 0;
+        for a in fragments {
+            for b in fragments {
+                for c in fragments {
+                    for text in [format!("{a}{b}"), format!("{a}{b}{c}")] {
+                        assert_eq!(
+                            super::replace_params(&text),
+                            by_alternation(&text),
+                            "{text:?}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 2 * fragments.len().pow(3));
     }
 
     #[test]
