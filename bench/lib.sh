@@ -64,8 +64,8 @@ bench_init() {
   else
     log "building ($PROFILE)"
     local pkgs=(-p errata-server -p errata-bench --all-features)
-    # Debug builds keep the set CI already built: another package set unifies dependency
-    # features differently and would compile them again.
+    # CI does not come here: scripts/test builds every binary in one invocation (the tests'
+    # feature resolution) and sets ERRATA_BENCH_NO_BUILD=1.
     if [ "${BENCH_ONLY:-0}" = 1 ] && [ "$PROFILE" != dev ]; then pkgs=(-p errata-bench); fi
     (cd "$ROOT" && cargo build --quiet "${flag[@]}" "${pkgs[@]}") || die "build failed"
   fi

@@ -18,7 +18,9 @@ const ENCODINGS: [Option<&str>; 7] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, body)) = data.split_first() else { return };
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
     let encoding = ENCODINGS[usize::from(selector) % ENCODINGS.len()];
     if let Ok(out) = decode_body(encoding, Bytes::copy_from_slice(body), LIMIT) {
         assert!(out.len() <= LIMIT);

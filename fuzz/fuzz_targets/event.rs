@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
     let value = match parse_lenient(data) {
         Ok(value) if value.is_object() => value,
         _ => {
-            assert!(from_bytes.is_err(), "the hot path took what the tree path refuses");
+            assert!(
+                from_bytes.is_err(),
+                "the hot path took what the tree path refuses"
+            );
             return;
         }
     };
@@ -29,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(first, group(&normalized.view()));
     assert_eq!(first.hash.len(), 64);
     let again = normalize(normalized.event.clone(), &ctx);
-    assert_eq!(group(&again.view()).hash, first.hash, "normalization is idempotent for grouping");
+    assert_eq!(
+        group(&again.view()).hash,
+        first.hash,
+        "normalization is idempotent for grouping"
+    );
 
     let from_bytes = from_bytes.expect("the hot path refused what the tree path takes");
     let stored = from_bytes.to_value();
@@ -42,6 +49,9 @@ fuzz_target!(|data: &[u8]| {
     } else {
         assert_eq!(stored, normalized.event, "same stored event");
     }
-    assert_eq!(format!("{:?}", from_bytes.fields), format!("{:?}", normalized.fields));
+    assert_eq!(
+        format!("{:?}", from_bytes.fields),
+        format!("{:?}", normalized.fields)
+    );
     assert_eq!(group(&from_bytes.view()), first, "same grouping");
 });
