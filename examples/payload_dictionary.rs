@@ -1,7 +1,8 @@
 //! Payload dictionaries measured (issue #23, `bench/README.md` "Payload dictionaries"): the
 //! generator's events (`bench/src/payload.rs`), normalized as the server stores them, then
 //! compressed without a dictionary (level 1, as before) and with dictionaries of several
-//! sizes trained on other events of the same run, at zstd levels 1 and 3. Prints one line per
+//! sizes trained on other events of the same run, at zstd levels 1 and 3 (and, for the chosen
+//! 32 KiB size, the fast levels -7 to -1). Prints one line per
 //! setting: ratio (raw JSON bytes / stored bytes), bytes per event, µs per event to encode
 //! (best of the rounds) and to decode (into a `Value`, as the store's readers do), and the training time.
 //!
@@ -70,7 +71,13 @@ fn main() -> anyhow::Result<()> {
         let mut dict = train(samples, kib * 1024)?;
         let took = started.elapsed();
         set_dictionary_id(&mut dict, 1)?;
-        for level in [1, 3] {
+        // zstd's fast (negative) levels only for the chosen size: they trade ratio for speed.
+        let levels: &[i32] = if kib == 32 {
+            &[-7, -5, -3, -1, 1, 3]
+        } else {
+            &[1, 3]
+        };
+        for &level in levels {
             let d = PayloadDictionary::with_level(1, 1, &dict, level)?;
             let name = format!(
                 "{kib} KiB dictionary ({} B, trained in {:.0} ms), level {level}",
