@@ -24,7 +24,8 @@ const PAYLOAD_ZSTD_LEVEL: i32 = 1;
 
 /// zstd level with a project's dictionary. Level 3 stores the generator's events in 11 %
 /// fewer bytes than level 1, as fast (15–16 µs per 12 KB event; the fast levels -1 to -7 are
-/// no faster and store more), `bench/README.md`, "Payload dictionaries at level 3".
+/// no faster and store more), `bench/README.md`, "Payload dictionaries at level 3". Its
+/// prepared dictionary holds larger match tables: 438 KB per project in memory instead of 78.
 pub const DICTIONARY_ZSTD_LEVEL: i32 = 3;
 
 /// The 4-byte magic number that starts every zstd frame.
