@@ -2,9 +2,9 @@
 //! generator's events (`bench/src/payload.rs`), normalized as the server stores them, then
 //! compressed without a dictionary (level 1, as before) and with dictionaries of several
 //! sizes trained on other events of the same run, at zstd levels 1 and 3 (and, for the chosen
-//! 32 KiB size, the fast levels -7 to -1). Prints one line per
-//! setting: ratio (raw JSON bytes / stored bytes), bytes per event, µs per event to encode
-//! (best of the rounds) and to decode (into a `Value`, as the store's readers do), and the training time.
+//! 32 KiB size, the fast levels -7 to -1). Prints one line per setting: ratio (raw JSON bytes
+//! / stored bytes), bytes per event, µs per event to encode (best of the rounds) and to decode
+//! (into a `Value`, as the store's readers do), and the training time.
 //!
 //! ```text
 //! nice -n 19 cargo run --release --example payload_dictionary -- [TRAIN] [MEASURE] [ROUNDS]
