@@ -3,8 +3,10 @@
 //! 200 `{"id": …}` as Errata does, so `errata-bench --no-verify` can drive it like the real
 //! server and report what rate the machine allows before grouping and storage even start.
 //!
-//! Stages (`--stage`), every one of which first reads the body and takes the `event_id` from
-//! the envelope header:
+//! Stages (`--stage`), every one of which first reads the body, inflates it when it came
+//! gzipped (`Content-Encoding: gzip`, as SDKs send it and `errata-bench --gzip` does; what
+//! every server must undo before anything else) and takes the `event_id` from the envelope
+//! header:
 //! - `http`: nothing more;
 //! - `compress`: compress the event item's bytes as they came with zstd level 1 (what a
 //!   server that stores payloads compressed, but never looks inside them, must do);
@@ -30,12 +32,13 @@
 //! one JSON report. `bench/floor.sh` runs the stages and prints one JSON report
 //! (bench/README.md, "The floor").
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -224,7 +227,18 @@ fn train_dictionary() -> anyhow::Result<Vec<u8>> {
     codec::train(&samples, DICT_BYTES).map_err(anyhow::Error::msg)
 }
 
-async fn envelope(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
+async fn envelope(State(floor): State<Arc<Floor>>, headers: HeaderMap, body: Bytes) -> Response {
+    let gzip = headers
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let body = if gzip {
+        match gunzip(&body) {
+            Ok(inflated) => Bytes::from(inflated),
+            Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+        }
+    } else {
+        body
+    };
     match handle(&floor, &body) {
         Ok(id) => (
             StatusCode::OK,
@@ -234,6 +248,20 @@ async fn envelope(State(floor): State<Arc<Floor>>, body: Bytes) -> Response {
             .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
+}
+
+/// Inflates a gzip body as the server's decoder does (flate2 over zlib-rs, the output sized
+/// from the trailer's length), without its limits: the generator sends nothing hostile.
+fn gunzip(body: &[u8]) -> Result<Vec<u8>, String> {
+    let stated = match body.len().checked_sub(4).and_then(|at| body.get(at..)) {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(stated.min(body.len().saturating_mul(32)));
+    flate2::bufread::MultiGzDecoder::new(body)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("body is not valid gzip: {e}"))?;
+    Ok(out)
 }
 
 /// The parts of a one-item envelope the floor looks at.
