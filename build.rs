@@ -8,7 +8,11 @@ use std::path::Path;
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=web/templates");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("web/templates");
+    // Read at run time: `env!` would keep the checkout this script was compiled in, and a
+    // target directory shared by two checkouts would then read (and embed) the other one's.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("web/templates");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("web/templates is readable")
         .filter_map(|e| e.ok())
@@ -17,12 +21,15 @@ fn main() {
         .collect();
     names.sort();
     let mut list = String::from("&[\n");
+    // Each path is completed when the crate compiles, from its own CARGO_MANIFEST_DIR: cargo
+    // may reuse this list in another checkout sharing the target directory (it reruns this
+    // script only when a template is newer than its last run), and an absolute path written
+    // here would then embed the first checkout's templates, or fail once it is gone.
     for name in &names {
-        let path = dir.join(name);
         let _ = writeln!(
             list,
-            "    ({name:?}, include_str!({:?})),",
-            path.display().to_string()
+            "    ({name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),",
+            format!("/web/templates/{name}")
         );
     }
     list.push_str("]\n");
