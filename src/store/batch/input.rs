@@ -41,9 +41,6 @@ pub enum Aggregates {
 /// The JSON columns of a batch, one entry per event in order, encoded before the batch reaches
 /// the SQLite writer thread.
 pub(in crate::store) struct Encoded {
-    /// `groupings.grouping_values` (of the groupings the batch creates): the grouping values
-    /// as a JSON array of strings.
-    pub grouping_values: Vec<String>,
     /// `pending_aggregates.tags`: the pairs the event counts in `issue_tags` ([`event_tags`]),
     /// as a JSON array of `[key, value]`; empty unless the batch defers its aggregates.
     pub tags: Vec<String>,
@@ -60,13 +57,10 @@ impl Encoded {
             StoreError::Other(format!("cannot encode event columns: {err}"))
         };
         let mut out = Encoded {
-            grouping_values: Vec::with_capacity(events.len()),
             tags: Vec::with_capacity(events.len()),
         };
-        for e in events {
-            out.grouping_values
-                .push(serde_json::to_string(&e.grouping.values).map_err(json_error)?);
-            if aggregates == Aggregates::Deferred {
+        if aggregates == Aggregates::Deferred {
+            for e in events {
                 let tags: Vec<(&str, &str)> = event_tags(e).into_iter().collect();
                 out.tags
                     .push(serde_json::to_string(&tags).map_err(json_error)?);

@@ -111,8 +111,14 @@ pub(in crate::store) async fn insert_batch(
             Some(&issue_id) => issue_id,
             None => {
                 let first = indexes[0];
-                let values = &encoded.grouping_values[first];
-                let (issue_id, new) = find_or_create_issue(tx, &events[first], values, now).await?;
+                // Only a grouping the batch may create needs its values as JSON: encoded here,
+                // for the few new hashes, rather than for every event before the batch.
+                let values =
+                    serde_json::to_string(&events[first].grouping.values).map_err(|e| {
+                        StoreError::Other(format!("cannot encode grouping values: {e}"))
+                    })?;
+                let (issue_id, new) =
+                    find_or_create_issue(tx, &events[first], &values, now).await?;
                 if new {
                     created.insert(issue_id);
                 }
