@@ -110,15 +110,7 @@ pub(in crate::store) async fn insert_batch(
         let issue_id = match known.get(key) {
             Some(&issue_id) => issue_id,
             None => {
-                let first = indexes[0];
-                // Only a grouping the batch may create needs its values as JSON: encoded here,
-                // for the few new hashes, rather than for every event before the batch.
-                let values =
-                    serde_json::to_string(&events[first].grouping.values).map_err(|e| {
-                        StoreError::Other(format!("cannot encode grouping values: {e}"))
-                    })?;
-                let (issue_id, new) =
-                    find_or_create_issue(tx, &events[first], &values, now).await?;
+                let (issue_id, new) = find_or_create_issue(tx, &events[indexes[0]], now).await?;
                 if new {
                     created.insert(issue_id);
                 }
@@ -253,12 +245,11 @@ pub(in crate::store) async fn insert_batch(
 }
 
 /// Phase 1 for one hash; returns the issue id and whether this transaction created it. A new
-/// grouping row records `values` (the grouping values as JSON): every event of the hash has
-/// the same, so they are stored once per grouping, not per event.
+/// grouping row records `e`'s grouping values as JSON: every event of the hash has the same,
+/// so they are stored once per grouping, not per event.
 async fn find_or_create_issue(
     tx: &mut impl Executor,
     e: &NewEvent,
-    values: &str,
     now: i64,
 ) -> Result<(i64, bool), StoreError> {
     let key = || -> Vec<Arg<'_>> {
@@ -271,6 +262,9 @@ async fn find_or_create_issue(
     if let Some(row) = tx.fetch_optional::<IdRow>(GROUPING_LOOKUP, key()).await? {
         return Ok((row.id, false));
     }
+    // Encoded only here, for the few hashes a batch creates, not for every event before it.
+    let values = serde_json::to_string(&e.grouping.values)
+        .map_err(|err| StoreError::Other(format!("cannot encode grouping values: {err}")))?;
     let issue_id = tx
         .fetch_one::<IdRow>(
             ISSUE_INSERT,
