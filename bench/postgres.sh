@@ -26,11 +26,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# As in burst.sh: the default cap of 10,000 events per issue would prune the Zipf burst's top
-# issues during a run of 100,000 or more, and the read-API check would report those
-# acknowledged events as missing.
-export ERRATA_RETENTION_MAX_EVENTS_PER_ISSUE="${ERRATA_RETENTION_MAX_EVENTS_PER_ISSUE:-0}"
-
 PG="${ERRATA_BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 bench_init
 DBNAME="errata_bench_$(date +%s)_$RANDOM"

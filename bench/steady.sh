@@ -5,6 +5,7 @@
 #
 #   bench/steady.sh [--rate 1000] [--duration 600] [--issues 1000] [--concurrency 64]
 #                   [--gzip] [--debug] [-- extra errata-bench flags]
+# The cap per issue is off unless ERRATA_RETENTION_MAX_EVENTS_PER_ISSUE is set (lib.sh).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
