@@ -10,7 +10,7 @@
 # of more than ~75,000 events (the top issue gets ~13 % of them), and the generator's read-API
 # check would then report those acknowledged events as missing: the servers the scripts start
 # run without a cap unless ERRATA_RETENTION_MAX_EVENTS_PER_ISSUE is set (retention.sh sets
-# its own per server).
+# its own for each server and `errata retention` command).
 export ERRATA_RETENTION_MAX_EVENTS_PER_ISSUE="${ERRATA_RETENTION_MAX_EVENTS_PER_ISSUE:-0}"
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

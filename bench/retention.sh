@@ -72,7 +72,8 @@ PRUNED_DB="sqlite://$WORK/pruned/errata.db"
 DATABASE_URL="$PRUNED_DB" RUST_LOG=warn ERRATA_RETENTION_DAYS=0 \
   ERRATA_RETENTION_MAX_EVENTS_PER_ISSUE="$CAP" "$ERRATA" retention run >"$WORK/final-pass.txt" \
   2>>"$WORK/cli.log" || die "retention run failed"
-DATABASE_URL="$PRUNED_DB" RUST_LOG=warn "$ERRATA" retention status >"$WORK/status.txt" \
+DATABASE_URL="$PRUNED_DB" RUST_LOG=warn ERRATA_RETENTION_MAX_EVENTS_PER_ISSUE="$CAP" \
+  "$ERRATA" retention status >"$WORK/status.txt" \
   2>>"$WORK/cli.log" || die "retention status failed"
 KEPT="$(awk '/^events kept:/ {print $3}' "$WORK/status.txt")"
 [ -n "$KEPT" ] || die "no events count in: $(cat "$WORK/status.txt")"
