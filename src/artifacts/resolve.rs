@@ -75,6 +75,7 @@ pub async fn resolve_event(
     if !matches!(n.fields.platform.as_str(), "javascript" | "node") {
         return false;
     }
+    n.frames_into_tree();
     let mut urls: Vec<String> = Vec::new();
     visit_frames(&mut n.event, &mut |frame| {
         if let Some(url) = frame_url(frame) {

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value};
 
 use super::data::Data;
+use super::frame_text::{FrameText, NO_FRAMES};
 
 /// Accessors that each read one field of the backing object `self.$object` with one of
 /// [`Object`]'s readers: `name: reader("key") -> Type;`, documentation first.
@@ -55,34 +56,65 @@ pub(crate) fn is_truthy(v: Option<&Value>) -> bool {
 static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
 
 /// One JSON object of the event, read leniently: every accessor of the view goes through
-/// these few methods.
+/// these few methods. It carries the event's kept frames ([`FrameText`]), which the tree's
+/// frames may stand for.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Object<'a>(&'a Map<String, Value>);
+pub(crate) struct Object<'a> {
+    map: &'a Map<String, Value>,
+    frames: &'a FrameText,
+}
 
 impl<'a> Object<'a> {
-    /// The value as an object; anything else reads as an empty object.
+    /// The value as an object; anything else reads as an empty object. Its frames are all in
+    /// the tree.
     pub(crate) fn or_empty(v: &'a Value) -> Self {
-        Object(v.as_object().unwrap_or(&EMPTY))
+        Object::with_frames(v, &NO_FRAMES)
+    }
+
+    /// [`Object::or_empty`] of an event whose kept frames are `frames`.
+    pub(crate) fn with_frames(v: &'a Value, frames: &'a FrameText) -> Self {
+        Object {
+            map: v.as_object().unwrap_or(&EMPTY),
+            frames,
+        }
     }
 
     /// The value as an object.
     pub(crate) fn of(v: &'a Value) -> Option<Self> {
-        v.as_object().map(Object)
+        Object::or_empty(v).child(v)
     }
 
     /// The value as an object with at least one field (an entry with no fields says nothing).
     pub(crate) fn non_empty(v: &'a Value) -> Option<Self> {
-        v.as_object().filter(|o| !o.is_empty()).map(Object)
+        Object::or_empty(v).non_empty_child(v)
+    }
+
+    /// `v`, a value of the same event, as an object.
+    pub(crate) fn child(self, v: &'a Value) -> Option<Self> {
+        v.as_object().map(|map| Object {
+            map,
+            frames: self.frames,
+        })
+    }
+
+    /// `v`, a value of the same event, as an object with at least one field.
+    pub(crate) fn non_empty_child(self, v: &'a Value) -> Option<Self> {
+        self.child(v).filter(|o| !o.map.is_empty())
+    }
+
+    /// The event's kept frames.
+    pub(crate) fn frames(self) -> &'a FrameText {
+        self.frames
     }
 
     /// The field, `None` when absent or `null`.
     pub(crate) fn get(self, key: &str) -> Option<&'a Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+        self.map.get(key).filter(|v| !v.is_null())
     }
 
     /// The field as a non-empty string.
     pub(crate) fn str(self, key: &str) -> Option<&'a str> {
-        self.0
+        self.map
             .get(key)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
@@ -90,17 +122,17 @@ impl<'a> Object<'a> {
 
     /// The field as Python reads it in a condition.
     pub(crate) fn flag(self, key: &str) -> bool {
-        is_truthy(self.0.get(key))
+        is_truthy(self.map.get(key))
     }
 
     /// The field as a JSON boolean.
     pub(crate) fn bool(self, key: &str) -> Option<bool> {
-        self.0.get(key).and_then(Value::as_bool)
+        self.map.get(key).and_then(Value::as_bool)
     }
 
     /// The field as a non-negative integer.
     pub(crate) fn u64(self, key: &str) -> Option<u64> {
-        self.0.get(key).and_then(Value::as_u64)
+        self.map.get(key).and_then(Value::as_u64)
     }
 
     /// The field as free-form data, `None` when absent or `null`.
@@ -110,12 +142,12 @@ impl<'a> Object<'a> {
 
     /// The field as an object with at least one field.
     pub(crate) fn object(self, key: &str) -> Option<Object<'a>> {
-        self.0.get(key).and_then(Object::non_empty)
+        self.map.get(key).and_then(|v| self.non_empty_child(v))
     }
 
     /// The field as a list (empty when it is not one).
     pub(crate) fn list(self, key: &str) -> &'a [Value] {
-        self.0
+        self.map
             .get(key)
             .and_then(Value::as_array)
             .map_or(&[], Vec::as_slice)
@@ -123,14 +155,15 @@ impl<'a> Object<'a> {
 
     /// `key.values` as a list: the canonical form of the list interfaces (5.1).
     pub(crate) fn values(self, key: &str) -> &'a [Value] {
-        self.0
+        self.map
             .get(key)
-            .map_or(&[], |v| Object::or_empty(v).list("values"))
+            .and_then(|v| self.child(v))
+            .map_or(&[], |o| o.list("values"))
     }
 
     /// The members, in key order.
     pub(crate) fn members(self) -> serde_json::map::Iter<'a> {
-        self.0.iter()
+        self.map.iter()
     }
 }
 

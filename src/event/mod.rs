@@ -17,11 +17,12 @@
 //! * free-form JSON (`extra`, frame `vars`, context fields, request bodies) comes as [`Data`];
 //! * everything is borrowed from the event: no accessor allocates or copies.
 //!
-//! The backing is today's `serde_json::Value` tree; the accessors do not expose it, so a typed
-//! borrowing event can replace it without changing the callers.
+//! The backing is a `serde_json::Value` tree whose frames may be kept as text instead
+//! ([`FrameText`], a normalized event's); the accessors expose neither.
 
 mod data;
 mod exception;
+pub(crate) mod frame_text;
 mod interfaces;
 pub(crate) mod lenient;
 mod stacktrace;
@@ -33,6 +34,7 @@ use lenient::{fields, Object};
 
 pub use data::Data;
 pub use exception::{Exception, ExceptionId, Mechanism};
+pub use frame_text::FrameText;
 pub use interfaces::{Breadcrumb, Context, LogEntry, Request, Sdk, SdkPackage, Timestamp, User};
 pub use stacktrace::{Frame, MinifiedFrame, Stacktrace, Thread};
 
@@ -48,6 +50,14 @@ impl<'a> EventView<'a> {
     pub fn new(event: &'a Value) -> Self {
         EventView {
             event: Object::or_empty(event),
+        }
+    }
+
+    /// A view of a normalized event whose frames may be kept as text in `frames` (what
+    /// `Normalized::view` gives).
+    pub fn with_frames(event: &'a Value, frames: &'a FrameText) -> Self {
+        EventView {
+            event: Object::with_frames(event, frames),
         }
     }
 
@@ -175,11 +185,12 @@ impl<'a> EventView<'a> {
         &self,
         key: &str,
     ) -> impl DoubleEndedIterator<Item = (usize, Object<'a>)> + Clone + 'a {
-        self.event
+        let event = self.event;
+        event
             .values(key)
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| Object::non_empty(v).map(|o| (i, o)))
+            .filter_map(move |(i, v)| event.non_empty_child(v).map(|o| (i, o)))
     }
 
     /// `sdk` (5.1).

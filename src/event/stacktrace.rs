@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::data::Data;
+use super::frame_text::{Field, FrameText, KeptFrame};
 use super::lenient::{fields, Object};
 
 /// One entry of `threads.values` (5.1).
@@ -32,10 +33,11 @@ pub struct Stacktrace<'a>(pub(super) Object<'a>);
 impl<'a> Stacktrace<'a> {
     /// `frames` (5.4), oldest caller first, crashing frame last.
     pub fn frames(&self) -> impl DoubleEndedIterator<Item = Frame<'a>> + Clone + 'a {
+        let kept = self.0.frames();
         self.0
             .list("frames")
             .iter()
-            .filter_map(|f| Object::of(f).map(Frame))
+            .filter_map(move |f| Frame::of(f, kept))
     }
 }
 
@@ -45,10 +47,90 @@ const CALL_SITE_FIELDS: &[&str] = &[
 ];
 
 /// One stack frame (5.4).
+///
+/// On a normalized event's view (`crate::normalize::Normalized::view`) a frame may be kept as
+/// text ([`FrameText`]); its `pre_context`, `post_context`, `vars` and `data` then read as
+/// absent: no stage before storage reads them, and a stored event has them all in its tree.
 #[derive(Debug, Clone, Copy)]
-pub struct Frame<'a>(Object<'a>);
+pub struct Frame<'a>(Fields<'a>);
+
+/// Where a frame's members are read from.
+#[derive(Debug, Clone, Copy)]
+enum Fields<'a> {
+    Tree(Object<'a>),
+    Kept(KeptFrame<'a>),
+}
+
+impl<'a> Fields<'a> {
+    fn str(self, key: &str) -> Option<&'a str> {
+        match self {
+            Fields::Tree(o) => o.str(key),
+            Fields::Kept(k) => k.str(key),
+        }
+    }
+
+    fn u64(self, key: &str) -> Option<u64> {
+        match self {
+            Fields::Tree(o) => o.u64(key),
+            Fields::Kept(k) => k.u64(key),
+        }
+    }
+
+    fn bool(self, key: &str) -> Option<bool> {
+        match self {
+            Fields::Tree(o) => o.bool(key),
+            Fields::Kept(k) => k.bool(key),
+        }
+    }
+
+    fn flag(self, key: &str) -> bool {
+        match self {
+            Fields::Tree(o) => o.flag(key),
+            Fields::Kept(k) => k.flag(key),
+        }
+    }
+
+    fn field(self, key: &str) -> Option<Field<'a>> {
+        match self {
+            Fields::Tree(o) => o.get(key).map(Field::Tree),
+            Fields::Kept(k) => k.field(key),
+        }
+    }
+
+    fn data(self, key: &str) -> Option<Data<'a>> {
+        match self {
+            Fields::Tree(o) => o.data(key),
+            Fields::Kept(_) => None,
+        }
+    }
+
+    fn list(self, key: &str) -> &'a [Value] {
+        match self {
+            Fields::Tree(o) => o.list(key),
+            Fields::Kept(_) => &[],
+        }
+    }
+
+    fn object(self, key: &str) -> Option<Object<'a>> {
+        match self {
+            Fields::Tree(o) => o.object(key),
+            Fields::Kept(_) => None,
+        }
+    }
+}
 
 impl<'a> Frame<'a> {
+    /// Frame `v` of a stack trace of the event whose kept frames are `kept`: a kept frame
+    /// when `v` stands for one of them, else `v` if it is an object.
+    pub(crate) fn of(v: &'a Value, kept: &'a FrameText) -> Option<Frame<'a>> {
+        match kept.frame(v) {
+            Some(frame) => Some(Frame(Fields::Kept(frame))),
+            None => v
+                .is_object()
+                .then(|| Frame(Fields::Tree(Object::with_frames(v, kept)))),
+        }
+    }
+
     fields! { 0 =>
         /// `function` (5.4), e.g. `charge` or `myapp::config::load`.
         function: str("function") -> Option<&'a str>;
@@ -72,9 +154,25 @@ impl<'a> Frame<'a> {
         vars: data("vars") -> Option<Data<'a>>;
     }
 
+    /// Whether `package` is set as Python reads it in a condition (any non-empty value; the
+    /// in-app rules of 7.4.2 read it so).
+    pub(crate) fn has_package(&self) -> bool {
+        self.0.flag("package")
+    }
+
+    /// `in_app` as the SDK or normalization set it: a JSON boolean, else `None` (the in-app
+    /// rules of 7.4.2 fall back to it; [`Frame::in_app`] is the verdict).
+    pub(crate) fn in_app_sent(&self) -> Option<bool> {
+        self.0.bool("in_app")
+    }
+
     /// `context_line` (5.4): the source line at `lineno` as sent (it may be blank).
     pub fn context_line(&self) -> Option<&'a str> {
-        self.0.get("context_line").and_then(Value::as_str)
+        match self.0.field("context_line")? {
+            Field::Tree(v) => v.as_str(),
+            Field::Text(_, s) => s,
+            Field::Bool(_) => None,
+        }
     }
 
     /// `pre_context` (5.4): the source lines before `context_line`, oldest first.
@@ -109,7 +207,7 @@ impl<'a> Frame<'a> {
     /// `in_app` (5.4): whether the frame is application code. Normalization resolved it by the
     /// server's rules (sentry-protocol.md 7.4.2) and keeps the SDK's value as `in_app_sdk`.
     pub fn in_app(&self) -> bool {
-        self.0.bool("in_app") == Some(true)
+        self.in_app_sent() == Some(true)
     }
 
     /// Whether `other` is the same call site: equal `abs_path`, `package`, `module`,
@@ -117,7 +215,7 @@ impl<'a> Frame<'a> {
     pub fn same_call_site(&self, other: &Frame<'_>) -> bool {
         CALL_SITE_FIELDS
             .iter()
-            .all(|k| self.0.get(k) == other.0.get(k))
+            .all(|k| self.0.field(k) == other.0.field(k))
     }
 }
 
@@ -180,7 +278,7 @@ mod tests {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|f| Frame(Object::or_empty(f)))
+            .map(|f| Frame(Fields::Tree(Object::or_empty(f))))
             .collect();
         assert!(frames[0].same_call_site(&frames[1]));
         assert!(!frames[1].same_call_site(&frames[2]));

@@ -1,114 +1,28 @@
-//! Frames' source context and locals (`pre_context`, `post_context`, `vars`, sentry-protocol.md
-//! 5.4) kept as the SDK's JSON text (issue #23: a hot path without a whole tree).
+//! Frames kept as the SDK's JSON text (issue #23: a hot path without a whole tree): reading
+//! them out of the event's text ([`Seed`]), writing them back ([`write_value`]) and bringing
+//! them into the tree for a stage that rewrites frames ([`into_tree`]).
 //!
-//! They are about a quarter of a typical error event's bytes, and no stage of the hot path
-//! reads them: grouping reads `context_line`, the issue page and notifications read stored
-//! events. Parsing them into a tree cost a dozen allocations per frame, and dropping and
-//! serializing the tree again as much. So while `exception`, `threads` and `stacktrace` are
-//! parsed ([`Seed`]), these members of every frame at a stack-trace position are copied into
-//! one buffer ([`FrameText`]) instead, once they pass the checks `members` makes of the members
-//! it passes through (no string over the trimming limit, nothing a tree would refuse); the
-//! frame keeps a [`MARKER`] member naming its text, and [`write_value`] writes the text back in
-//! key order. A member that fails a check goes into the tree as before. A later stage that
-//! writes one of these members into a frame (source-map resolution) overrides the kept text;
-//! one that copies a frame (resolution keeps the original as `raw_stacktrace`) copies its marker
-//! and so its text.
+//! A frame is a dozen small members that normalization, grouping and titles read a few of,
+//! and no stage before storage changes but for the in-app verdict. As a tree it cost two
+//! allocations per member, then dropping the tree and serializing it again. So while
+//! `exception`, `threads` and `stacktrace` are parsed into the tree, every frame at a
+//! stack-trace position whose members pass the checks `members` makes of the members it
+//! passes through (no string over the trimming limit, nothing a tree would refuse) and whose
+//! keys do not repeat is kept as text ([`FrameText`]); the tree holds a marker in its place,
+//! which the event view and the writer resolve. A frame that fails a check goes into the tree
+//! whole, as before.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
 use std::fmt;
-use std::ops::Range;
 
 use super::members;
 use super::trim::MAX_STRING_BYTES;
-
-/// The member a frame with kept text carries: the frame's number in [`FrameText`]. An SDK
-/// cannot send it unnoticed: a frame that has it makes the split fail (the whole-tree path
-/// then keeps it as an ordinary member, with no text kept).
-pub const MARKER: &str = "\u{0}errata_frame_text";
-
-/// The frame members kept as text, in key order (as a `serde_json::Map` iterates).
-const KEYS: [&str; 3] = ["post_context", "pre_context", "vars"];
-
-/// An entry whose key was taken back into the tree.
-const GONE: usize = usize::MAX;
-
-/// The kept text of every frame of one event: one buffer, and per kept member its frame, key
-/// and range in the buffer (a frame's entries are contiguous and frames in ascending order).
-#[derive(Debug, Clone, Default)]
-pub struct FrameText {
-    text: String,
-    entries: Vec<Entry>,
-    frames: usize,
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    frame: usize,
-    /// Index into [`KEYS`], or [`GONE`].
-    key: usize,
-    range: Range<usize>,
-}
-
-impl FrameText {
-    /// Whether no text was kept (the tree then serializes as it is).
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Keeps `raw` as `KEYS[key]` of `frame` if it passes the checks; false when it must go
-    /// into the tree. `level` is the value's nesting level in the event (the event is 1).
-    fn keep(&mut self, frame: usize, key: usize, raw: &RawValue, level: usize) -> bool {
-        let text = raw.get();
-        if text.len() > MAX_STRING_BYTES || !members::tree_would_accept(text, level) {
-            return false;
-        }
-        let start = self.text.len();
-        self.text.push_str(text);
-        self.entries.push(Entry {
-            frame,
-            key,
-            range: start..self.text.len(),
-        });
-        true
-    }
-
-    /// Drops what `frame` (the one being parsed, so its entries are the last) kept as
-    /// `KEYS[key]`: a repeated member went into the tree.
-    fn forget(&mut self, frame: usize, key: usize) {
-        for e in self.entries.iter_mut().rev() {
-            if e.frame != frame {
-                break;
-            }
-            if e.key == key {
-                e.key = GONE;
-            }
-        }
-    }
-
-    /// The text kept for `frame`, per key of [`KEYS`] (the last of a repeated member).
-    fn of(&self, frame: usize) -> [Option<&str>; 3] {
-        let at = self.entries.partition_point(|e| e.frame < frame);
-        let mut kept = [None; 3];
-        for e in self.entries[at..].iter().take_while(|e| e.frame == frame) {
-            if let Some(slot) = kept.get_mut(e.key) {
-                *slot = self.text.get(e.range.clone());
-            }
-        }
-        kept
-    }
-
-    /// Whether `frame` (the one being parsed) kept any text.
-    fn has(&self, frame: usize) -> bool {
-        self.entries
-            .iter()
-            .rev()
-            .take_while(|e| e.frame == frame)
-            .any(|e| e.key != GONE)
-    }
-}
+use crate::event::frame_text::MARKER;
+use crate::event::FrameText;
 
 /// Where a value sits on the way from an event member to its frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +42,15 @@ pub enum At {
 }
 
 impl At {
+    /// The position of top-level member `key` of the event.
+    pub fn of_member(key: &str) -> Option<At> {
+        match key {
+            "exception" | "threads" => Some(At::Interface),
+            "stacktrace" => Some(At::Stacktrace),
+            _ => None,
+        }
+    }
+
     /// The position of `key`'s value in an object at this position.
     fn member(self, key: &str) -> Option<At> {
         match (self, key) {
@@ -149,8 +72,9 @@ impl At {
 }
 
 /// Parses a value at `at` (`None`: anywhere else, a plain tree) and nesting `level` into a
-/// tree, frames' text going into `text`. The tree is what `Value`'s own parse makes, but for
-/// the kept members and their [`MARKER`]s.
+/// tree, frames kept as text going into `text` (unless `keep` is false: then they go into the
+/// tree, but a frame member named [`MARKER`] is still refused). The tree is what `Value`'s own
+/// parse makes, but for the kept frames' markers.
 pub struct Seed<'t> {
     /// Where the value sits; `None` below any stack-trace position.
     pub at: Option<At>,
@@ -158,7 +82,9 @@ pub struct Seed<'t> {
     /// below an interface not in its `{"values": list}` form, the level it has once
     /// normalization wrapped it.
     pub level: usize,
-    /// Where frames' kept text goes.
+    /// Whether frames may be kept as text.
+    pub keep: bool,
+    /// Where kept frames go.
     pub text: &'t mut FrameText,
 }
 
@@ -167,6 +93,7 @@ impl Seed<'_> {
         Seed {
             at,
             level: self.level + 1,
+            keep: self.keep,
             text: self.text,
         }
     }
@@ -230,36 +157,10 @@ impl<'de> Visitor<'de> for Seed<'_> {
             // so what lies below is checked as if two levels deeper either way.
             self.level += 2;
         }
-        let mut map = Map::new();
         if self.at == Some(At::Frame) {
-            let frame = self.text.frames;
-            self.text.frames += 1;
-            while let Some(key) = access.next_key::<String>()? {
-                if key == MARKER {
-                    return Err(de::Error::custom(
-                        "a frame member named like Errata's marker",
-                    ));
-                }
-                let Some(k) = KEYS.iter().position(|&name| name == key) else {
-                    let v = access.next_value_seed(self.child(None))?;
-                    map.insert(key, v);
-                    continue;
-                };
-                let raw: &'de RawValue = access.next_value()?;
-                if self.text.keep(frame, k, raw, self.level + 1) {
-                    map.remove(&key);
-                } else {
-                    self.text.forget(frame, k);
-                    let v =
-                        members::parse_nested(raw, self.level + 1).map_err(de::Error::custom)?;
-                    map.insert(key, v);
-                }
-            }
-            if self.text.has(frame) {
-                map.insert(MARKER.to_owned(), Value::from(frame));
-            }
-            return Ok(Value::Object(map));
+            return self.frame(access);
         }
+        let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
             let at = self.at.and_then(|at| at.member(&key));
             let v = access.next_value_seed(self.child(at))?;
@@ -269,36 +170,135 @@ impl<'de> Visitor<'de> for Seed<'_> {
     }
 }
 
-/// Appends `value` as JSON to `out`, each frame's kept text (from `text`) spliced back where
-/// its [`MARKER`] is, in key order, unless the frame has a member of that name itself.
-pub fn write_value(value: &Value, text: &FrameText, out: &mut Vec<u8>) {
+impl Seed<'_> {
+    /// A frame: kept as text when every member passes [`kept_string`]'s checks and no key
+    /// repeats, else parsed into the tree from the text taken so far.
+    fn frame<'de, A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let text = self.text;
+        let begun = text.begin();
+        let mut keep = self.keep;
+        while let Some(key) = access.next_key_seed(Key)? {
+            if key == MARKER {
+                text.rollback(begun);
+                return Err(de::Error::custom(
+                    "a frame member named like Errata's marker",
+                ));
+            }
+            let raw: &'de RawValue = access.next_value()?;
+            let json = raw.get();
+            let decoded = match keep.then(|| check(json, self.level + 1)).flatten() {
+                Some(Checked::Plain) => None,
+                Some(Checked::Decoded(s)) => Some(s),
+                None => {
+                    keep = false;
+                    None
+                }
+            };
+            keep &= text.push(&key, json, decoded.as_deref());
+        }
+        if keep {
+            if let Some(n) = text.finish(begun) {
+                return Ok(FrameText::marker(n));
+            }
+        }
+        let mut map = Map::new();
+        for (key, json) in text.pending(begun) {
+            let v = members::parse_nested(json, self.level + 1).map_err(de::Error::custom)?;
+            map.insert(key.to_owned(), v);
+        }
+        text.rollback(begun);
+        Ok(Value::Object(map))
+    }
+}
+
+/// How a kept member's text passed the checks.
+enum Checked {
+    /// Read from the text as it is.
+    Plain,
+    /// A JSON string with escapes: the string it encodes.
+    Decoded(String),
+}
+
+/// Whether JSON text `json`, a frame member's value at nesting `level`, can be kept as text
+/// ([`members`]' checks: no string over the trimming limit, since no string's text is shorter
+/// than the string; nothing a tree would refuse). The common cases (strings without escapes,
+/// short integers, literals) are decided without a parse.
+fn check(json: &str, level: usize) -> Option<Checked> {
+    if json.len() > MAX_STRING_BYTES {
+        return None;
+    }
+    let bytes = json.as_bytes();
+    match bytes.first()? {
+        b'"' if !json.contains('\\') => Some(Checked::Plain),
+        // Lone surrogate escapes fail here, as in a tree.
+        b'"' => serde_json::from_str(json).ok().map(Checked::Decoded),
+        b't' | b'f' | b'n' => Some(Checked::Plain),
+        // Digits alone: an integer well inside `u64`. Any other number goes into the tree:
+        // serde_json reads a float (or an integer past `u64`) to a value whose text, written
+        // by the tree, may read back as a neighbouring float than the SDK's own text does.
+        b'0'..=b'9' if bytes.len() <= 15 && bytes.iter().all(u8::is_ascii_digit) => {
+            Some(Checked::Plain)
+        }
+        b'-' | b'0'..=b'9' => None,
+        _ => members::tree_would_accept(json, level).then_some(Checked::Plain),
+    }
+}
+
+/// A key, borrowed from the text when it has no escapes.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Appends `value`, a member at position `at` of an event whose kept frames are `text`, as
+/// JSON to `out`, each kept frame written from its text where its marker is.
+pub fn write_value(value: &Value, at: Option<At>, text: &FrameText, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
-            let kept = match map.get(MARKER).and_then(Value::as_u64) {
-                Some(frame) => text.of(frame as usize),
-                None => [None; 3],
-            };
-            let kept = KEYS
-                .iter()
-                .zip(kept)
-                .filter_map(|(&k, t)| Some((k, t?)))
-                .filter(|(k, _)| !map.contains_key(*k));
+            if let Some(n) = (at == Some(At::Frame))
+                .then(|| text.number(value))
+                .flatten()
+            {
+                write_members(text.members(n), out);
+                return;
+            }
             members::write_object(
-                map.iter()
-                    .filter(|(k, _)| *k != MARKER)
-                    .map(|(k, v)| (k.as_str(), v)),
-                kept,
-                |v, out| write_value(v, text, out),
+                map.iter().map(|(k, v)| (k.as_str(), v)),
+                std::iter::empty(),
+                |k, v, out| write_value(v, at.and_then(|at| at.member(k)), text, out),
                 out,
             );
         }
         Value::Array(list) => {
+            let element = at.and_then(At::element);
             out.push(b'[');
             for (i, v) in list.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(v, text, out);
+                write_value(v, element, text, out);
             }
             out.push(b']');
         }
@@ -306,6 +306,52 @@ pub fn write_value(value: &Value, text: &FrameText, out: &mut Vec<u8>) {
         other => {
             let _ = serde_json::to_writer(&mut *out, other);
         }
+    }
+}
+
+/// Writes `(key, JSON text)` members, in the order given, as one object.
+fn write_members<'a>(members: impl Iterator<Item = (&'a str, &'a str)>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (k, json)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Serializing a `str` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        out.extend_from_slice(json.as_bytes());
+    }
+    out.push(b'}');
+}
+
+/// Replaces every kept frame's marker in `value`, a member at position `at`, by the frame as
+/// a tree, as it would be had it not been kept (for a stage that rewrites frames in the tree:
+/// source-map resolution).
+pub fn into_tree(value: &mut Value, at: Option<At>, text: &FrameText) {
+    let Some(at) = at else {
+        return;
+    };
+    if at == At::Frame {
+        if let Some(n) = text.number(value) {
+            let mut json = Vec::new();
+            write_members(text.members(n), &mut json);
+            // Kept text passed the checks of a tree's parse.
+            *value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+        }
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                into_tree(v, at.member(k), text);
+            }
+        }
+        Value::Array(list) => {
+            for v in list {
+                into_tree(v, at.element(), text);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -320,83 +366,91 @@ mod tests {
         let tree = Seed {
             at: Some(at),
             level: 2,
+            keep: true,
             text: &mut text,
         }
         .deserialize(&mut de)
         .expect("parses");
         let mut out = Vec::new();
-        write_value(&tree, &text, &mut out);
+        write_value(&tree, Some(at), &text, &mut out);
         let written = serde_json::from_slice(&out).expect("valid JSON");
         (tree, text, written)
     }
 
     #[test]
-    fn frames_context_and_locals_are_kept_as_text_and_written_back() {
+    fn frames_are_kept_as_text_and_written_back() {
         let json = r#"{"values":[{"type":"E","stacktrace":{"frames":[
             {"function":"f","pre_context":["a", "b"],"context_line":"c","post_context":[],"vars":{"x":{"y":[1,2.5,null]}}},
-            {"function":"g"},
+            {"function":"g\u00e9", "lineno": 12},
             {"vars":{"s":"\u00e9\ud83d\ude00"},"lineno":3}
         ]}}]}"#;
         let (tree, text, written) = round_trip(At::Interface, json);
         let frames = &tree["values"][0]["stacktrace"]["frames"];
-        assert_eq!(frames[0].get("pre_context"), None, "kept as text");
-        assert_eq!(
-            frames[0]["context_line"], "c",
-            "read by grouping: in the tree"
-        );
-        assert_eq!(frames[0][MARKER], 0);
-        assert_eq!(frames[1].get(MARKER), None, "nothing kept");
-        assert_eq!(frames[2][MARKER], 2);
-        assert_eq!(text.entries.len(), 4);
+        for (i, frame) in frames.as_array().into_iter().flatten().enumerate() {
+            assert_eq!(text.number(frame), Some(i), "{frame}");
+        }
         assert_eq!(written, serde_json::from_str::<Value>(json).expect("json"));
+        let mut whole = tree.clone();
+        into_tree(&mut whole, Some(At::Interface), &text);
+        assert_eq!(whole, written);
     }
 
     #[test]
-    fn what_the_checks_refuse_goes_into_the_tree_and_the_last_repeat_wins() {
+    fn what_the_checks_refuse_goes_into_the_tree() {
         let long = "x".repeat(MAX_STRING_BYTES);
         let json = format!(
-            r#"[{{"frames":[]}},{{"stacktrace":{{"frames":[{{"vars":{{"a":"{long}"}},"pre_context":["p"],"pre_context":{{"n":1}},"post_context":7,"post_context":["q"]}}]}}}}]"#
+            r#"[{{"frames":[]}},{{"stacktrace":{{"frames":[{{"vars":{{"a":"{long}"}},"pre_context":["p"]}},{{"a":1,"a":2}},{{"n":2.5,"m":"\u00e9"}},{{"n":-1}}]}}}}]"#
         );
-        let (tree, _, written) = round_trip(At::Interface, &json);
-        let frame = &tree[1]["stacktrace"]["frames"][0];
+        let (tree, text, written) = round_trip(At::Interface, &json);
+        let frames = &tree[1]["stacktrace"]["frames"];
         assert!(
-            frame["vars"]["a"].is_string(),
+            frames[0]["vars"]["a"].is_string(),
             "too long: in the tree for trimming"
         );
-        assert_eq!(frame.get("pre_context"), None);
-        assert_eq!(written, serde_json::from_str::<Value>(&json).expect("json"));
-        let json = format!(r#"{{"frames":[{{"vars":{{"a":1}},"vars":["{long}"]}}]}}"#);
-        let (tree, _, written) = round_trip(At::Stacktrace, &json);
         assert_eq!(
-            tree["frames"][0].get(MARKER),
-            None,
-            "the kept repeat was taken back"
+            frames[1],
+            serde_json::json!({"a": 2}),
+            "the last repeat wins"
         );
+        assert_eq!(text.number(&frames[2]), None, "a float: in the tree");
+        assert_eq!(text.number(&frames[3]), None, "negative: in the tree");
         assert_eq!(written, serde_json::from_str::<Value>(&json).expect("json"));
+        for bad in [r#"{"n":1e400}"#, r#"{"s":"\ud83d"}"#] {
+            let mut text = FrameText::default();
+            let json = format!(r#"{{"frames":[{{"f":"x"}},{bad}]}}"#);
+            let mut de = serde_json::Deserializer::from_str(&json);
+            let seed = Seed {
+                at: Some(At::Stacktrace),
+                level: 2,
+                keep: true,
+                text: &mut text,
+            };
+            assert!(
+                seed.deserialize(&mut de).is_err(),
+                "{bad}: as a tree's parse"
+            );
+        }
     }
 
     #[test]
-    fn a_member_the_frame_has_itself_wins_and_the_marker_is_refused() {
-        let (mut tree, text, _) = round_trip(
-            At::Stacktrace,
-            r#"{"frames":[{"pre_context":["old"],"vars":{"v":1}}]}"#,
-        );
-        tree["frames"][0]["pre_context"] = serde_json::json!(["new"]);
+    fn markers_are_refused_and_resolved_only_where_frames_are() {
+        let json = format!(r#"{{"frames":[{{"{}":0}}]}}"#, "\\u0000errata_frame_text");
+        for keep in [true, false] {
+            let mut text = FrameText::default();
+            let mut de = serde_json::Deserializer::from_str(&json);
+            let seed = Seed {
+                at: Some(At::Stacktrace),
+                level: 2,
+                keep,
+                text: &mut text,
+            };
+            assert!(seed.deserialize(&mut de).is_err());
+        }
+        let (_, text, _) = round_trip(At::Stacktrace, r#"{"frames":[{"function":"f"}]}"#);
+        let elsewhere = serde_json::json!({"frames": [{MARKER: 0}], "other": {MARKER: 0}});
         let mut out = Vec::new();
-        write_value(&tree, &text, &mut out);
-        let written: Value = serde_json::from_slice(&out).expect("json");
-        assert_eq!(
-            written,
-            serde_json::json!({"frames": [{"pre_context": ["new"], "vars": {"v": 1}}]})
-        );
-        let json = format!(r#"{{"frames":[{{"{}":1}}]}}"#, "\\u0000errata_frame_text");
-        let mut text = FrameText::default();
-        let mut de = serde_json::Deserializer::from_str(&json);
-        let seed = Seed {
-            at: Some(At::Stacktrace),
-            level: 2,
-            text: &mut text,
-        };
-        assert!(seed.deserialize(&mut de).is_err());
+        write_value(&elsewhere, None, &text, &mut out);
+        let read: Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(read, elsewhere, "not at a frame's position: not a marker");
     }
 }

@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::event::lenient::is_truthy;
+use crate::event::frame_text::NO_FRAMES;
+use crate::event::Frame;
 
 /// Function-name prefixes of Rust runtime, SDK and framework code that is never in-app
 /// (7.4.2, after Sentry's enhancement rules and `sentry-backtrace`'s list). Pass another list
@@ -101,25 +102,33 @@ pub fn resolve_in_app(frame: &Value, platform: &str) -> bool {
 /// [`resolve_in_app`] with a caller-supplied list of Rust function prefixes that are never
 /// in-app.
 pub fn resolve_in_app_with(frame: &Value, platform: &str, rust_not_app: &[&str]) -> bool {
+    Frame::of(frame, &NO_FRAMES).is_some_and(|f| verdict(f, platform, rust_not_app))
+}
+
+/// [`resolve_in_app_with`] of a frame read through the event view (a tree's frame or one kept
+/// as text).
+pub(crate) fn verdict(frame: Frame<'_>, platform: &str, rust_not_app: &[&str]) -> bool {
     match rule_verdict(frame, platform, rust_not_app) {
         Some(v) => v,
-        None => frame.get("in_app").and_then(Value::as_bool) == Some(true),
+        None => frame.in_app_sent() == Some(true),
     }
 }
 
 /// `Some(false)` when a server rule decides the frame is not in-app, `None` when no rule
-/// applies (the rules never promote a frame to in-app).
-fn rule_verdict(frame: &Value, platform: &str, rust_not_app: &[&str]) -> Option<bool> {
-    let function = truthy_str(frame, "function")
-        .or_else(|| truthy_str(frame, "raw_function"))
+/// applies (the rules never promote a frame to in-app). The view's text fields read as the
+/// reference's `frame.get(k) or …` (non-empty strings).
+fn rule_verdict(frame: Frame<'_>, platform: &str, rust_not_app: &[&str]) -> Option<bool> {
+    let function = frame
+        .function()
+        .or_else(|| frame.raw_function())
         .unwrap_or("");
-    let filename = truthy_str(frame, "filename").unwrap_or("");
-    let path = truthy_str(frame, "abs_path").unwrap_or(filename);
+    let filename = frame.filename().unwrap_or("");
+    let path = frame.abs_path().unwrap_or(filename);
     if platform == "native" {
         if matches!(function, "<unknown>" | "<redacted>" | "") || function.starts_with("at /") {
             return Some(false);
         }
-        if NATIVE_RUNTIME_FUNCS.contains(&function) && !is_truthy(frame.get("package")) {
+        if NATIVE_RUNTIME_FUNCS.contains(&function) && !frame.has_package() {
             return Some(false);
         }
         let stripped = LEADING_QUALIFIER.replace(function, "");
@@ -165,25 +174,20 @@ fn js_not_app(function: &str, filename: &str, path: &str) -> bool {
 /// original path): the rules run on the new fields, and the SDK's value is the one kept in
 /// `in_app_sdk`.
 pub fn re_resolve_in_app(frame: &mut Value, platform: &str) {
-    let platform = frame_platform(frame, platform).to_owned();
+    let Some(view) = Frame::of(frame, &NO_FRAMES) else {
+        return;
+    };
+    let platform = frame_platform(view, platform);
     let sdk = frame.get("in_app_sdk").and_then(Value::as_bool) == Some(true);
-    let verdict = rule_verdict(frame, &platform, RUST_NOT_APP).unwrap_or(sdk);
+    let verdict = rule_verdict(view, platform, RUST_NOT_APP).unwrap_or(sdk);
     if let Value::Object(f) = frame {
         f.insert("in_app".to_owned(), Value::Bool(verdict));
     }
 }
 
-/// The field as a non-empty string (the reference's `frame.get(k) or …`).
-fn truthy_str<'a>(frame: &'a Value, key: &str) -> Option<&'a str> {
-    frame
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
 /// The frame's own non-empty `platform`, else the event's (5.4).
-pub(crate) fn frame_platform<'a>(frame: &'a Value, platform: &'a str) -> &'a str {
-    truthy_str(frame, "platform").unwrap_or(platform)
+pub(crate) fn frame_platform<'a>(frame: Frame<'a>, platform: &'a str) -> &'a str {
+    frame.platform().unwrap_or(platform)
 }
 
 #[cfg(test)]

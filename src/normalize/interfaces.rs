@@ -5,9 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use super::in_app::{frame_platform, resolve_in_app};
+use super::in_app::{frame_platform, verdict, RUST_NOT_APP};
 use super::notes::Notes;
 use crate::event::lenient::py_str_owned;
+use crate::event::{Frame, FrameText};
 
 /// Most frames kept per stack trace; the oldest and newest halves survive.
 pub const MAX_FRAMES: usize = 250;
@@ -15,12 +16,18 @@ pub const MAX_FRAMES: usize = 250;
 pub const MAX_BREADCRUMBS: usize = 100;
 
 /// Normalizes `exception`, `threads`, top-level `stacktrace` and `breadcrumbs` in place.
-/// `platform` is the event's (already defaulted) platform.
-pub fn normalize(event: &mut Map<String, Value>, platform: &str, notes: &mut Notes) {
+/// `platform` is the event's (already defaulted) platform; `kept` holds the frames kept as
+/// text, which get their in-app verdict there.
+pub fn normalize(
+    event: &mut Map<String, Value>,
+    platform: &str,
+    kept: &mut FrameText,
+    notes: &mut Notes,
+) {
     if let Some(list) = canonical_values(event, "exception", notes) {
         for (i, exc) in list.iter_mut().enumerate() {
             if let Value::Object(exc) = exc {
-                normalize_exception(exc, i, platform, notes);
+                normalize_exception(exc, i, platform, kept, notes);
             }
         }
     }
@@ -32,12 +39,13 @@ pub fn normalize(event: &mut Map<String, Value>, platform: &str, notes: &mut Not
                     "stacktrace",
                     &format!("threads.values.{i}"),
                     platform,
+                    kept,
                     notes,
                 );
             }
         }
     }
-    normalize_stacktrace_field(event, "stacktrace", "", platform, notes);
+    normalize_stacktrace_field(event, "stacktrace", "", platform, kept, notes);
     if let Some(list) = canonical_values(event, "breadcrumbs", notes) {
         if list.len() > MAX_BREADCRUMBS {
             notes.list_trimmed("breadcrumbs.values", list.len());
@@ -113,7 +121,13 @@ fn canonical_values<'a>(
     }
 }
 
-fn normalize_exception(exc: &mut Map<String, Value>, i: usize, platform: &str, notes: &mut Notes) {
+fn normalize_exception(
+    exc: &mut Map<String, Value>,
+    i: usize,
+    platform: &str,
+    kept: &mut FrameText,
+    notes: &mut Notes,
+) {
     let path = format!("exception.values.{i}");
     for key in ["type", "value"] {
         match exc.get_mut(key) {
@@ -141,8 +155,8 @@ fn normalize_exception(exc: &mut Map<String, Value>, i: usize, platform: &str, n
             }
         }
     }
-    normalize_stacktrace_field(exc, "stacktrace", &path, platform, notes);
-    normalize_stacktrace_field(exc, "raw_stacktrace", &path, platform, notes);
+    normalize_stacktrace_field(exc, "stacktrace", &path, platform, kept, notes);
+    normalize_stacktrace_field(exc, "raw_stacktrace", &path, platform, kept, notes);
 }
 
 /// Normalizes `parent[key]` as a stack trace, removing it when it is not one.
@@ -151,6 +165,7 @@ fn normalize_stacktrace_field(
     key: &str,
     parent_path: &str,
     platform: &str,
+    kept: &mut FrameText,
     notes: &mut Notes,
 ) {
     let name = || {
@@ -162,7 +177,7 @@ fn normalize_stacktrace_field(
     };
     match parent.get_mut(key) {
         None => {}
-        Some(Value::Object(st)) => normalize_frames(st, &name, platform, notes),
+        Some(Value::Object(st)) => normalize_frames(st, &name, platform, kept, notes),
         Some(Value::Null) => {
             parent.remove(key);
         }
@@ -178,6 +193,7 @@ fn normalize_frames(
     st: &mut Map<String, Value>,
     name: &dyn Fn() -> String,
     platform: &str,
+    kept: &mut FrameText,
     notes: &mut Notes,
 ) {
     let frames = match st.get_mut("frames") {
@@ -207,7 +223,7 @@ fn normalize_frames(
     }
     let omitted = trim_frames(frames);
     for frame in frames.iter_mut() {
-        resolve_frame_in_app(frame, platform);
+        resolve_frame_in_app(frame, platform, kept);
     }
     if let Some((start, end, original)) = omitted {
         notes.list_trimmed(&format!("{}.frames", name()), original);
@@ -233,10 +249,16 @@ fn trim_frames(frames: &mut Vec<Value>) -> Option<(usize, usize, usize)> {
 }
 
 /// Stores the server's in-app verdict in `in_app` and the SDK's original (if it sent one) in
-/// `in_app_sdk`. Idempotent: a second run keeps the first `in_app_sdk`.
-fn resolve_frame_in_app(frame: &mut Value, platform: &str) {
-    let resolved = resolve_in_app(frame, frame_platform(frame, platform));
-    if let Value::Object(f) = frame {
+/// `in_app_sdk`; for a frame kept as text, beside its text (`FrameText::set_in_app`, which
+/// writes it so). Idempotent: a second run keeps the first `in_app_sdk`.
+fn resolve_frame_in_app(frame: &mut Value, platform: &str, kept: &mut FrameText) {
+    let Some(view) = Frame::of(frame, kept) else {
+        return;
+    };
+    let resolved = verdict(view, frame_platform(view, platform), RUST_NOT_APP);
+    if let Some(n) = kept.number(frame) {
+        kept.set_in_app(n, resolved);
+    } else if let Value::Object(f) = frame {
         if let Some(sdk) = f.remove("in_app") {
             if !f.contains_key("in_app_sdk") {
                 f.insert("in_app_sdk".to_owned(), sdk);
@@ -257,7 +279,7 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        normalize(&mut ev, platform, &mut notes);
+        normalize(&mut ev, platform, &mut FrameText::default(), &mut notes);
         (Value::Object(ev), notes.entries().to_vec())
     }
 

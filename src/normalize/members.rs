@@ -24,9 +24,10 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::fields::{ALIASES, OBJECT_FIELDS};
-use super::frame_text::{self, At, FrameText};
+use super::frame_text::{self, At};
 use super::interfaces::MAX_BREADCRUMBS;
 use super::trim::{MAX_NESTING, MAX_STRING_BYTES};
+use crate::event::FrameText;
 use serde::Deserialize;
 
 /// Top-level members some stage of the hot path reads or writes: parsed into the tree.
@@ -74,7 +75,7 @@ pub struct Members {
     /// The other members as JSON text, in no particular order, keys unique and absent from
     /// `read`.
     pub passthrough: Vec<(String, Box<RawValue>)>,
-    /// The frames' members kept as text (`frame_text`), marked in `read`'s frames.
+    /// The frames kept as text (`frame_text`), standing as markers in `read`'s frames.
     pub frame_text: FrameText,
 }
 
@@ -120,14 +121,16 @@ impl<'de> Visitor<'de> for MembersVisitor {
                 passthrough[at] = None;
             }
             if is_read(&key) {
-                let at = match key.as_str() {
-                    "exception" | "threads" => Some(At::Interface),
-                    "stacktrace" => Some(At::Stacktrace),
-                    _ => None,
+                // A legacy alias's frames go into the tree, but are checked for forged
+                // markers all the same: `fields::map_aliases` may move them where frames are.
+                let (at, keep) = match At::of_member(&key) {
+                    Some(at) => (Some(at), true),
+                    None => (alias_position(&key), false),
                 };
                 let value = map.next_value_seed(frame_text::Seed {
                     at,
                     level: 2,
+                    keep,
                     text: &mut members.frame_text,
                 })?;
                 members.read.insert(key, value);
@@ -161,17 +164,26 @@ impl<'de> Visitor<'de> for MembersVisitor {
     }
 }
 
+/// The position of a legacy alias's frames once `fields::map_aliases` moved it to its
+/// canonical key.
+fn alias_position(key: &str) -> Option<At> {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .and_then(|(_, canonical)| At::of_member(canonical))
+}
+
 /// Parses a member's text into a tree, refusing what a parse of the whole event would: the
 /// text alone is parsed one level shallower than it sits.
 fn parse_member(raw: &RawValue) -> Result<Value, serde_json::Error> {
-    parse_nested(raw, 2)
+    parse_nested(raw.get(), 2)
 }
 
 /// Parses the text of a value at nesting `level` of the event (the event is 1, its members 2)
 /// into a tree, refusing what a parse of the whole event would: the text alone is parsed
 /// `level - 1` levels shallower than it sits.
-pub(super) fn parse_nested(raw: &RawValue, level: usize) -> Result<Value, serde_json::Error> {
-    let value: Value = serde_json::from_str(raw.get())?;
+pub(super) fn parse_nested(json: &str, level: usize) -> Result<Value, serde_json::Error> {
+    let value: Value = serde_json::from_str(json)?;
     if depth(&value) > depth_allowed(level) {
         return Err(de::Error::custom("recursion limit exceeded"));
     }
@@ -377,25 +389,25 @@ pub fn write_event(
     write_object(
         read.iter().map(|(k, v)| (k.as_str(), v)),
         rest.into_iter(),
-        |v, out| {
+        |k, v, out| {
             if frame_text.is_empty() {
                 // Serializing a `Value` into a `Vec` cannot fail.
                 let _ = serde_json::to_writer(&mut *out, v);
             } else {
-                frame_text::write_value(v, frame_text, out);
+                frame_text::write_value(v, At::of_member(k), frame_text, out);
             }
         },
         out,
     );
 }
 
-/// Writes one JSON object into `out` from `tree`'s members (each value written by `value`)
-/// and `text`'s (values as JSON text, written verbatim), both in key order and with no key in
-/// both: merged in key order, as a `serde_json::Map` serializes.
+/// Writes one JSON object into `out` from `tree`'s members (each value written by `value`,
+/// given its key) and `text`'s (values as JSON text, written verbatim), both in key order and
+/// with no key in both: merged in key order, as a `serde_json::Map` serializes.
 pub(super) fn write_object<'a>(
     tree: impl Iterator<Item = (&'a str, &'a Value)>,
     text: impl Iterator<Item = (&'a str, &'a str)>,
-    mut value: impl FnMut(&'a Value, &mut Vec<u8>),
+    mut value: impl FnMut(&'a str, &'a Value, &mut Vec<u8>),
     out: &mut Vec<u8>,
 ) {
     let mut text = text.peekable();
@@ -416,7 +428,7 @@ pub(super) fn write_object<'a>(
             out.extend_from_slice(t.as_bytes());
         }
         key(out, k);
-        value(v, out);
+        value(k, v, out);
     }
     for (tk, t) in text {
         key(out, tk);

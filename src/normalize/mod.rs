@@ -43,7 +43,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 
-pub use frame_text::FrameText;
+pub use crate::event::FrameText;
 
 use crate::event::EventView;
 use crate::grouping::main_exception;
@@ -106,13 +106,14 @@ pub struct Normalized {
     /// The event's `transaction`, if any.
     pub transaction: Option<String>,
     /// The normalized event JSON: every member some stage reads (all of them when normalized
-    /// from a tree, [`normalize`]).
+    /// from a tree, [`normalize`]), frames kept as text ([`Normalized::frame_text`]) standing
+    /// as markers; [`Normalized::view`] reads both, [`Normalized::to_value`] is the whole event.
     pub event: Value,
     /// The members no stage reads, as the SDK sent them (JSON text; see `members`); part of
     /// the stored event ([`Normalized::write_json`]) but not of [`Normalized::event`].
     pub passthrough: Vec<(String, Box<RawValue>)>,
-    /// Frames' `pre_context`, `post_context` and `vars` as the SDK sent them (`frame_text`);
-    /// part of the stored event but not of [`Normalized::event`], whose frames name theirs.
+    /// Frames kept as the SDK's text (`frame_text`); part of the stored event, of
+    /// [`Normalized::event`] only as markers.
     pub frame_text: FrameText,
 }
 
@@ -141,7 +142,21 @@ impl Normalized {
 
     /// The normalized event, read through its typed accessors.
     pub fn view(&self) -> EventView<'_> {
-        EventView::new(&self.event)
+        EventView::with_frames(&self.event, &self.frame_text)
+    }
+
+    /// Brings the frames kept as text into [`Normalized::event`], for a stage that rewrites
+    /// frames in the tree (source-map resolution, `crate::artifacts::resolve`).
+    pub fn frames_into_tree(&mut self) {
+        if self.frame_text.is_empty() {
+            return;
+        }
+        if let Value::Object(map) = &mut self.event {
+            for (key, value) in map.iter_mut() {
+                frame_text::into_tree(value, frame_text::At::of_member(key), &self.frame_text);
+            }
+        }
+        self.frame_text = FrameText::default();
     }
 
     /// Recomputes what normalization derived from the frames, after a later stage rewrote
@@ -216,7 +231,7 @@ fn normalize_members(
     let members::Members {
         read: mut map,
         passthrough,
-        frame_text,
+        mut frame_text,
     } = members;
     fields::map_aliases(&mut map);
     let event_id = fields::event_id(&mut map, ctx.envelope_event_id, &mut notes);
@@ -235,7 +250,7 @@ fn normalize_members(
     }
     let [release, environment, _dist, _server_name, _logger, transaction] = strings;
     message::normalize(&mut map, &mut notes);
-    interfaces::normalize(&mut map, &platform, &mut notes);
+    interfaces::normalize(&mut map, &platform, &mut frame_text, &mut notes);
     let tags = tags::normalize(&mut map, &mut notes);
     let user_key = user::normalize(&mut map, ctx.client_ip, &mut notes);
     fields::fingerprint(&mut map, &mut notes);
@@ -243,7 +258,7 @@ fn normalize_members(
 
     let mut event = Value::Object(map);
     trim::trim_strings(&mut event, &mut notes);
-    let view = EventView::new(&event);
+    let view = EventView::with_frames(&event, &frame_text);
     let main = main_exception(&view);
     let title = title::title(&view, main);
     let culprit = title::culprit(&view, main);

@@ -332,16 +332,60 @@ fn same_as_whole_tree(payload: &[u8]) -> usize {
         let old_bytes = serde_json::to_vec(&old.event).expect("serializes");
         assert!(bytes == old_bytes, "stored event for {text}");
     } else {
-        assert_eq!(stored, old.event, "stored event for {text}");
+        // Both as stored: written and read back (serde_json's floats need not round-trip).
+        let old_stored: Value = serde_json::to_vec(&old.event)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or(Value::Null);
+        let mut differ = Vec::new();
+        differences(&stored, &old_stored, "", &mut differ);
+        assert!(
+            differ.is_empty(),
+            "stored event differs at {differ:?} for {text:.300}"
+        );
     }
     assert_eq!(format!("{:?}", new.fields), format!("{:?}", old.fields));
     assert_eq!(new.transaction, old.transaction);
+    let grouping = crate::grouping::group(&old.view());
     assert_eq!(
         crate::grouping::group(&new.view()),
-        crate::grouping::group(&old.view()),
+        grouping,
         "grouping for {text}"
     );
+    // Kept frames brought into the tree (before source-map resolution) are the same frames.
+    let mut whole = new.clone();
+    whole.frames_into_tree();
+    assert!(whole.frame_text.is_empty());
+    assert_eq!(whole.to_value(), stored, "frames into the tree for {text}");
+    assert_eq!(crate::grouping::group(&whole.view()), grouping);
     new.passthrough.len()
+}
+
+/// The paths where `a` and `b` differ, with both values cut short (an event's whole JSON in
+/// a failure message hides the difference).
+fn differences(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                differences(va, vb, &format!("{path}.{k}"), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                differences(va, vb, &format!("{path}.{i}"), out);
+            }
+        }
+        _ if a != b => out.push(format!(
+            "{path}: {:.120} vs {:.120}",
+            a.to_string(),
+            b.to_string()
+        )),
+        _ => {}
+    }
 }
 
 /// The `event` items of every recorded SDK envelope.
@@ -436,9 +480,10 @@ fn normalizing_bytes_equals_normalizing_the_whole_tree() {
     same_as_whole_tree(b"{\"extra\":{\"a\":\"\xff\"}}");
 }
 
-/// Frames' `pre_context`, `post_context` and `vars` kept as text (`frame_text`) give the same
-/// stored event, fields and grouping as the whole tree, in every form a stack trace comes in,
-/// at the nesting limit and with what the checks refuse.
+/// Frames kept as text (`frame_text`) give the same stored event, fields and grouping as the
+/// whole tree, in every form a stack trace comes in, on every platform whose in-app rules read
+/// frames, at the nesting limit, with what the checks refuse and with frames of both kinds in
+/// one stack.
 #[test]
 fn frames_kept_as_text_equal_the_whole_tree() {
     let long = "é".repeat(MAX_STRING_BYTES);
@@ -452,6 +497,26 @@ fn frames_kept_as_text_equal_the_whole_tree() {
         r#""vars":{"n":NaN}"#.to_owned(),
         r#""\u0000errata_frame_text":1,"vars":{}"#.to_owned(),
         r#""in_app":true,"vars":7,"post_context":"x""#.to_owned(),
+        // Kept frames' own members: escapes, in-app forms, numbers, types and repeats that the
+        // tree reads in its own way.
+        r#""function":"r\u00e9un","abs_path":"C:\\app\\main.py","filename":"\/x.py""#.to_owned(),
+        r#""in_app":1,"in_app2":true"#.to_owned(),
+        r#""in_app":null,"in_app_sdk":true"#.to_owned(),
+        r#""in_app":"yes","context_line":"""#.to_owned(),
+        r#""in_app_sdk":false,"in_app":true,"platform":"native""#.to_owned(),
+        r#""function":"_start","package":0,"platform":"native""#.to_owned(),
+        r#""function":"_start","package":[1],"platform":"native""#.to_owned(),
+        r#""function":"main","package":"","platform":"native","in_app":true"#.to_owned(),
+        r#""abs_path":"/rustc/x/src/lib.rs","platform":"native","function":"app::f""#.to_owned(),
+        r#""abs_path":"chrome-extension://x/a.js","platform":"javascript","in_app":true"#
+            .to_owned(),
+        r#""filename":"node:internal/x","in_app":true"#.to_owned(),
+        r#""lineno":-0,"colno":12.0"#.to_owned(),
+        r#""lineno":1e2,"colno":123456789012345678901"#.to_owned(),
+        r#""lineno":"3","colno":null,"module":7"#.to_owned(),
+        r#""function":"a","function":"b""#.to_owned(),
+        r#""function":{"n":1},"raw_function":"raw""#.to_owned(),
+        r#""context_line":"x\ty","pre_context":["\u0000"]"#.to_owned(),
     ];
     // `vars` of a frame in `{"exception": {"values": [...]}}` sits at level 8 of the event.
     let deep = |n: usize| format!(r#""vars":{}1{}"#, "[".repeat(n), "]".repeat(n));
@@ -462,7 +527,14 @@ fn frames_kept_as_text_equal_the_whole_tree() {
     let mut kept = 0;
     for members in &frame_members {
         let frame = format!(r#"{{"function":"run","module":"app.main","lineno":3,{members}}}"#);
-        let frames = format!(r#"{{"frames":[{frame},{{"function":"f","vars":{{"k":"v"}}}}]}}"#);
+        // The frame twice (a recursion for grouping), then frames that are empty, not
+        // objects, and a twin of the first that goes into the tree (too long).
+        let twin = format!(
+            r#"{{"function":"run","module":"app.main","lineno":3,"vars":{{"k":"{long}"}}}}"#
+        );
+        let frames = format!(
+            r#"{{"frames":[{frame},{frame},{{}},null,{twin},{{"function":"run","module":"app.main","lineno":3}},{{"function":"f","vars":{{"k":"v"}}}}]}}"#
+        );
         for event in [
             format!(
                 r#"{{"platform":"python","exception":{{"values":[{{"type":"E","value":"v","stacktrace":{frames}}}]}}}}"#
@@ -476,6 +548,18 @@ fn frames_kept_as_text_equal_the_whole_tree() {
             ),
             format!(r#"{{"stacktrace":{frames},"message":"m","extra":{{"k":1}}}}"#),
             format!(
+                r#"{{"platform":"native","exception":{{"values":[{{"type":"panic","stacktrace":{frames}}}]}}}}"#
+            ),
+            format!(
+                r#"{{"platform":"javascript","exception":{{"values":[{{"type":"E","stacktrace":{frames}}}]}},"sentry.interfaces.Exception":{{"values":[{{"stacktrace":{frames}}}]}}}}"#
+            ),
+            format!(
+                r#"{{"sentry.interfaces.Exception":{{"values":[{{"type":"E","stacktrace":{frames}}}]}}}}"#
+            ),
+            format!(
+                r#"{{"sentry.interfaces.Stacktrace":{frames},"exception":{{"values":{{"type":"E"}},"stacktrace":{frames}}}}}"#
+            ),
+            format!(
                 r#"{{"exception":{{"values":[{{"type":"E","stacktrace":{{"frames":{frame}}}}}]}}}}"#
             ),
         ] {
@@ -485,7 +569,7 @@ fn frames_kept_as_text_equal_the_whole_tree() {
             }
         }
     }
-    assert!(kept > 35, "frames' text kept in only {kept} events");
+    assert!(kept > 150, "frames kept as text in only {kept} events");
 }
 
 #[test]
