@@ -180,11 +180,8 @@ impl FrameText {
 
     /// The kept frame `v` stands for ([`FrameText::number`]).
     pub(crate) fn frame(&self, v: &Value) -> Option<KeptFrame<'_>> {
-        let n = self.number(v)?;
-        Some(KeptFrame {
-            table: self,
-            kept: &self.frames[n],
-        })
+        let kept = self.frames.get(self.number(v)?)?;
+        Some(KeptFrame { table: self, kept })
     }
 
     /// Records the server's in-app verdict for kept frame `n` (see [`Kept::in_app`]).

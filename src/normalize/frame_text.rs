@@ -171,15 +171,14 @@ impl<'de> Visitor<'de> for Seed<'_> {
 }
 
 impl Seed<'_> {
-    /// A frame: kept as text when every member passes [`kept_string`]'s checks and no key
-    /// repeats, else parsed into the tree from the text taken so far.
+    /// A frame: kept as text when every member passes [`check`] and no key repeats, else
+    /// parsed into the tree from the text taken so far.
     fn frame<'de, A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let text = self.text;
         let begun = text.begin();
         let mut keep = self.keep;
         while let Some(key) = access.next_key_seed(Key)? {
             if key == MARKER {
-                text.rollback(begun);
                 return Err(de::Error::custom(
                     "a frame member named like Errata's marker",
                 ));
@@ -234,8 +233,9 @@ fn check(json: &str, level: usize) -> Option<Checked> {
         b'"' => serde_json::from_str(json).ok().map(Checked::Decoded),
         b't' | b'f' | b'n' => Some(Checked::Plain),
         // Digits alone: an integer well inside `u64`. Any other number goes into the tree:
-        // serde_json reads a float (or an integer past `u64`) to a value whose text, written
-        // by the tree, may read back as a neighbouring float than the SDK's own text does.
+        // serde_json may read a float (or an integer past `u64`) to a value whose text, as the
+        // tree writes it, reads back as a neighbouring float, so the SDK's own text kept
+        // verbatim could store a number that differs from the tree's in its last digit.
         b'0'..=b'9' if bytes.len() <= 15 && bytes.iter().all(u8::is_ascii_digit) => {
             Some(Checked::Plain)
         }
@@ -275,37 +275,34 @@ impl<'de> Visitor<'de> for Key {
 /// Appends `value`, a member at position `at` of an event whose kept frames are `text`, as
 /// JSON to `out`, each kept frame written from its text where its marker is.
 pub fn write_value(value: &Value, at: Option<At>, text: &FrameText, out: &mut Vec<u8>) {
+    let Some(at) = at else {
+        // No stack-trace position below: no marker to look for. Serializing a `Value` into
+        // a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, value);
+        return;
+    };
     match value {
-        Value::Object(map) => {
-            if let Some(n) = (at == Some(At::Frame))
-                .then(|| text.number(value))
-                .flatten()
-            {
-                write_members(text.members(n), out);
-                return;
-            }
-            members::write_object(
-                map.iter().map(|(k, v)| (k.as_str(), v)),
-                std::iter::empty(),
-                |k, v, out| write_value(v, at.and_then(|at| at.member(k)), text, out),
-                out,
-            );
-        }
+        Value::Object(_) if at == At::Frame => match text.number(value) {
+            Some(n) => write_members(text.members(n), out),
+            None => write_value(value, None, text, out),
+        },
+        Value::Object(map) => members::write_object(
+            map.iter().map(|(k, v)| (k.as_str(), v)),
+            std::iter::empty(),
+            |k, v, out| write_value(v, at.member(k), text, out),
+            out,
+        ),
         Value::Array(list) => {
-            let element = at.and_then(At::element);
             out.push(b'[');
             for (i, v) in list.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(v, element, text, out);
+                write_value(v, at.element(), text, out);
             }
             out.push(b']');
         }
-        // Serializing a scalar into a `Vec` cannot fail.
-        other => {
-            let _ = serde_json::to_writer(&mut *out, other);
-        }
+        other => write_value(other, None, text, out),
     }
 }
 
