@@ -16,9 +16,25 @@ use crate::jobs::{Jobs, Runner};
 use crate::store::Store;
 use crate::{api, http, ingest, telemetry};
 
-/// Shared state of every handler. Cheap to clone.
+/// Shared state of every handler: one reference-counted [`SharedState`], read through `Deref`
+/// (`state.store`, `state.config`, …).
+///
+/// axum clones the state for every request and drops it after; a struct of a dozen `Arc`s
+/// made that a dozen atomic increments and decrements on counters both cores touch (0.8 %
+/// of a burst's CPU, issue #23), one `Arc` makes it one.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct SharedState {
     /// The database.
     pub store: Store,
     /// The group-commit writer.
@@ -91,7 +107,7 @@ impl App {
         ));
         crate::monitors::describe_metrics();
         App {
-            state: AppState {
+            state: AppState(Arc::new(SharedState {
                 store,
                 writer,
                 gate: Arc::new(ingest::Gate::new(
@@ -109,7 +125,7 @@ impl App {
                 }),
                 jobs: jobs.start(),
                 retention,
-            },
+            })),
             tasks,
         }
     }
