@@ -95,6 +95,10 @@ impl App {
         let pruning =
             crate::retention::job(store.clone(), config.retention.clone(), retention.clone());
         jobs.add(pruning);
+        jobs.add(crate::retention::tag_values::job(
+            store.clone(),
+            config.retention.clone(),
+        ));
         jobs.add(crate::payload_dictionaries::sync_job(store.clone()));
         jobs.add(crate::payload_dictionaries::train_job(
             store.clone(),

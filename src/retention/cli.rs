@@ -12,13 +12,13 @@ use crate::store::{Limit, Store};
 use crate::timefmt::rfc3339_ms;
 
 use super::vacuum::{self, Conversion};
-use super::{run_pass, Mode};
+use super::{run_pass, tag_values, Mode};
 
 /// `errata retention …`
 #[derive(Debug, Subcommand)]
 pub enum RetentionCommand {
     /// Run one pruning pass now (exact: every issue down to its cap, every free page
-    /// returned) and print what it deleted
+    /// returned), fold idle tag values, and print what they did
     Run,
     /// Database size, events kept, the oldest event, the rules, and the last passes
     Status,
@@ -134,6 +134,7 @@ pub async fn run(cmd: RetentionCommand, config: &Config, store: &Store) -> anyho
         RetentionCommand::Run => {
             let now = Clock::system().now_ms();
             let r = run_pass(store, &config.retention, now, Mode::Exact, &|| false).await?;
+            let folded = tag_values::fold_idle(store, &config.retention, now, &|| false).await?;
             println!(
                 "deleted {} events by age, {} over the cap per issue, {} for the disk budget; \
                  {} issues, {} projects",
@@ -143,6 +144,7 @@ pub async fn run(cmd: RetentionCommand, config: &Config, store: &Store) -> anyho
                 r.deleted_issues,
                 r.deleted_projects
             );
+            println!("folded {folded} idle tag values into their keys' remainders");
             println!(
                 "database: {} bytes{}",
                 r.database_bytes,

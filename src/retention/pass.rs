@@ -196,11 +196,9 @@ impl Pruner<'_> {
         c: &RetentionConfig,
         now: i64,
     ) -> Result<(), StoreError> {
-        let days = p.retention_days.unwrap_or(i64::from(c.days));
-        if days <= 0 {
+        let Some(cutoff) = age_cutoff(p, c, now) else {
             return Ok(());
-        }
-        let cutoff = now.saturating_sub(days.saturating_mul(DAY_MS));
+        };
         let store = self.store;
         let id = p.project_id;
         self.run.deleted_age += self
@@ -369,8 +367,15 @@ impl Pruner<'_> {
     }
 }
 
+/// The age rule's cutoff for project `p` at `now_ms` (epoch ms): events received and issues
+/// last seen before it go. `None` when the project keeps events forever.
+pub(super) fn age_cutoff(p: &ProjectLimits, c: &RetentionConfig, now_ms: i64) -> Option<i64> {
+    let days = p.retention_days.unwrap_or(i64::from(c.days));
+    (days > 0).then(|| now_ms.saturating_sub(days.saturating_mul(DAY_MS)))
+}
+
 /// Yields the writer to ingestion for as long as the step took.
-async fn pace(step_started: Instant) {
+pub(super) async fn pace(step_started: Instant) {
     let took = step_started.elapsed();
     tokio::time::sleep(took.min(Duration::from_millis(250))).await;
 }

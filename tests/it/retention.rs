@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{ensure, Context, Result};
 use errata_server::clock::{DAY_MS, HOUR_MS};
+use errata_server::jobs::RunOutcome;
 use errata_server::normalize::EventFields;
 use errata_server::protocol::{EventId, Level};
 use errata_server::retention::{self, run_pass, Mode, RetentionConfig};
@@ -47,6 +48,7 @@ both_engines!(
     project_delete_removes_everything_it_owns,
     pending_aggregates_are_never_pruned,
     one_cap_step_covers_many_issues_and_resumes_a_large_one,
+    idle_tag_values_fold_into_their_key,
 );
 
 /// An event of `project` grouped under `label`, received at `received_ms`, with a payload of
@@ -192,6 +194,78 @@ async fn age_deletes_old_events_and_idle_issues(ctx: Ctx) -> Result<()> {
     ensure!(s.retention_runs(1).await?[0].deleted_age == 3);
     let again = pass(s, &c, now).await?;
     ensure!(again.deleted_age + again.deleted_issues == 0, "{again:?}");
+    Ok(())
+}
+
+async fn idle_tag_values_fold_into_their_key(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = s.create_project("app").await?.id;
+    let now = T0 + 100 * DAY_MS;
+    let tagged = |received_ms: i64, request: &str, release: &str| {
+        let mut e = event(p, "live", received_ms, 10);
+        e.fields.tags = vec![
+            ("request".into(), request.into()),
+            ("browser".into(), "firefox".into()),
+        ];
+        e.fields.release = Some(release.to_owned());
+        e
+    };
+    // One request id per event: three long ago, one recent.
+    let events = [
+        tagged(T0, "a", "1.0"),
+        tagged(T0 + 1, "b", "1.0"),
+        tagged(T0 + 2, "c", "1.0"),
+        tagged(now - DAY_MS, "d", "2.0"),
+    ];
+    let issue = insert(s, &events).await?[0];
+    let totals = s.issue_tag_key_totals(issue).await?;
+    ensure!(totals.get("request") == Some(&4), "{totals:?}");
+    // Steps of two rows: the three idle values take two.
+    let c = RetentionConfig {
+        days: 90,
+        batch_size: 2,
+        ..config()
+    };
+    let fold = |at: i64| retention::tag_values::fold_idle(s, &c, at, &|| false);
+    ensure!(fold(now).await? == 3, "a, b and c fold");
+    let values = |key: &'static str| async move {
+        let facets = s.issue_tag_facets(issue, 10).await?;
+        anyhow::Ok(
+            facets
+                .into_iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .unwrap_or_default(),
+        )
+    };
+    ensure!(values("request").await? == [("d".to_owned(), 1)]);
+    ensure!(values("browser").await? == [("firefox".to_owned(), 4)]);
+    ensure!(
+        values("release").await? == [("1.0".to_owned(), 3), ("2.0".to_owned(), 1)],
+        "release values are never folded"
+    );
+    ensure!(
+        s.issue_tag_key_totals(issue).await? == totals,
+        "key totals count the folded values"
+    );
+    let found = |value: &str| {
+        let q = IssueQuery {
+            tags: vec![("request".to_owned(), value.to_owned())],
+            ..IssueQuery::new(p)
+        };
+        async move { anyhow::Ok(s.list_issues(&q).await?.issues.len()) }
+    };
+    ensure!(found("a").await? == 0 && found("d").await? == 1);
+    ensure!(found("").await? == 0, "the remainder is not a value");
+    ensure!(fold(now).await? == 0, "nothing left, the remainder stays");
+    // A folded value seen again counts anew; folding later adds to the remainder.
+    insert(s, &[tagged(now, "a", "2.0")]).await?;
+    ensure!(values("request").await? == [("a".to_owned(), 1), ("d".to_owned(), 1)]);
+    ensure!(fold(now + 95 * DAY_MS).await? == 3, "a, d and firefox fold");
+    ensure!(values("request").await?.is_empty());
+    let later = s.issue_tag_key_totals(issue).await?;
+    ensure!(later.get("request") == Some(&5) && later.get("browser") == Some(&5));
+    ensure!(later.get("release") == Some(&5), "{later:?}");
     Ok(())
 }
 
@@ -622,11 +696,13 @@ async fn the_retention_job_runs_on_the_clock_and_totals_stay() {
         assert_eq!(app.post_envelope(send("loud")).await.status(), 200);
     }
     let report = app.jobs.run_now(retention::JOB).await.expect("pass");
-    assert_eq!(report.outcome, errata_server::jobs::RunOutcome::Ok);
+    assert_eq!(report.outcome, RunOutcome::Ok);
     let issue = &app.all_issues().await[0];
     let id = issue["id"].as_i64().expect("id");
     assert_eq!(issue["count"], 8, "the count keeps every event");
     assert_eq!(app.store.issue_stored_events(id).await.expect("n"), 3);
+    let folding = app.jobs.run_now(retention::tag_values::JOB).await;
+    assert_eq!(folding.expect("pass").outcome, RunOutcome::Ok);
     // A month later the events are gone, and so is the idle issue.
     app.clock
         .advance(std::time::Duration::from_secs(31 * 86_400));
@@ -924,6 +1000,23 @@ async fn command_line_updates_deletes_and_reports() -> Result<()> {
             && String::from_utf8_lossy(&out.stdout).contains("incremental vacuum is on")
     );
     ensure!(s.database_size().await?.incremental_vacuum);
+
+    // A live issue's request id from before the shop's 30 days folds; the new one stays.
+    let now = errata_server::clock::system_now_ms();
+    let with_request = |received_ms: i64, request: &str| {
+        let mut e = event(p.id, "live", received_ms, 10);
+        e.fields.tags = vec![("request".into(), request.into())];
+        e
+    };
+    let issue = insert(&s, &[with_request(T0, "old"), with_request(now, "new")]).await?[0];
+    let out = cli(&["retention", "run"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        text.contains("deleted 1 events by age") && text.contains("folded 1 idle tag values"),
+        "{text}"
+    );
+    let facets = s.issue_tag_facets(issue, 10).await?;
+    ensure!(facets.contains(&("request".to_owned(), vec![("new".to_owned(), 1)])));
     s.close().await;
     Ok(())
 }

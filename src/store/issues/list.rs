@@ -236,9 +236,10 @@ impl Store {
         for (key, value) in fixed.chain(free) {
             let key = arg(args, key);
             let value = arg(args, value);
+            // The empty value is a key's remainder of folded values, not a value to find.
             sql += &format!(
                 " and exists (select 1 from issue_tags t where t.issue_id = i.issue_id \
-                 and t.key = {key} and t.value = {value})"
+                 and t.key = {key} and t.value = {value} and t.value <> '')"
             );
         }
         if let Some(text) = q.query.as_deref() {

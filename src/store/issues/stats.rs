@@ -41,7 +41,9 @@ row! {
 impl Store {
     /// Tag distribution of an issue: per key (sorted), its `top_n` most frequent values with
     /// their event counts, most frequent first. Keys include `level`, `release` and
-    /// `environment`. An unknown issue yields an empty list.
+    /// `environment`. Values idle past the retention age are not among them (their counts
+    /// sit in the key's remainder row, empty value: `store/retention/tag_values.rs`). An
+    /// unknown issue yields an empty list.
     pub async fn issue_tag_facets(
         &self,
         issue_id: i64,
@@ -54,7 +56,7 @@ impl Store {
                 "select key, value, count from (\
                    select key, value, count, row_number() over \
                      (partition by key order by count desc, value) as rn \
-                   from issue_tags where issue_id = $1) ranked \
+                   from issue_tags where issue_id = $1 and value <> '') ranked \
                  where rn <= $2 order by key, count desc, value",
                 vec![issue_id.into(), top_n.into()],
             )
@@ -69,8 +71,8 @@ impl Store {
         Ok(facets)
     }
 
-    /// Events of an issue carrying each tag key, whatever the value (the rest lack the tag:
-    /// the facets' "(not set)"). An unknown issue yields an empty map.
+    /// Events of an issue carrying each tag key, whatever the value, folded ones included
+    /// (the rest lack the tag: the facets' "(not set)"). An unknown issue yields an empty map.
     pub async fn issue_tag_key_totals(
         &self,
         issue_id: i64,

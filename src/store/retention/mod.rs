@@ -1,7 +1,8 @@
 //! The data lifecycle's tables and queries (`src/retention` drives them): per-project
 //! settings and deletion (`settings.rs`), discarded grouping hashes (`discard.rs`), the
 //! pruning reads and the small delete batches that the writer threads run (`prune.rs`), and
-//! the size, contents and pass record shown by `errata retention status` (`status.rs`).
+//! the size, contents and pass record shown by `errata retention status` (`status.rs`), and
+//! tag values idle past the age folded into their key (`tag_values.rs`).
 //!
 //! Every delete runs as a [`Prune`] step: on a SQLite file through the ingest writer thread
 //! (a `Job` queued behind the commits that came first, so ingestion waits at most one small
@@ -12,6 +13,7 @@ mod discard;
 mod prune;
 mod settings;
 mod status;
+mod tag_values;
 
 pub use discard::DiscardedGrouping;
 pub use prune::CapCandidate;

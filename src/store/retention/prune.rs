@@ -41,6 +41,13 @@ pub(in crate::store) enum Prune {
     Project { project_id: i64 },
     /// SQLite: returns up to `pages` free pages to the file system (`incremental_vacuum`).
     Vacuum { pages: i64 },
+    /// Folds at most `limit` tag values of these issues last seen before `idle_before_ms`
+    /// into their keys' remainders (`tag_values`).
+    FoldTagValues {
+        issue_ids: Vec<i64>,
+        idle_before_ms: i64,
+        limit: usize,
+    },
 }
 
 /// The rows a project owns besides its issues and events, deleted last (in this order,
@@ -185,6 +192,11 @@ impl Prune {
                     .await?;
                 Ok(before.saturating_sub(free_pages(tx).await?))
             }
+            Prune::FoldTagValues {
+                issue_ids,
+                idle_before_ms,
+                limit,
+            } => super::tag_values::fold(tx, issue_ids, *idle_before_ms, *limit).await,
         }
     }
 }

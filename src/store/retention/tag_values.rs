@@ -1,0 +1,152 @@
+//! Tag values idle past the retention age, folded into their key's remainder (`issue_tags`).
+//!
+//! `issue_tags` counts, per issue, each value every tag key was seen with. Pruning deletes an
+//! issue's old events but never its counts (totals survive), so a live issue tagged with
+//! something that differs per event (a request id, a session) would gain a row, and an index
+//! entry, per event for as long as it lives: a database that grows forever under any
+//! retention setting. A value last seen before the age has no event left to show, so its
+//! count moves into one remainder row per `(issue, key)`, whose value is empty (normalization
+//! never stores an empty tag value), and its row goes. A key's total, the sum
+//! over its rows and the base of the facets' "(not set)", stays exact; the folded value
+//! leaves the facets' top values and tag search, as its events left the event list. `level`,
+//! `release` and `environment` are not folded: they have a handful of values,
+//! and the release pages read each release's first and last seen per issue.
+//!
+//! The steps run on the ingest writer like the other pruning steps, a bounded number of rows
+//! each; the reads that pick the issues run on the pool.
+
+use crate::store::db::{placeholders, Arg, Executor, IdRow};
+use crate::store::retention::Prune;
+use crate::store::{Backend, Store, StoreError};
+
+/// The rows of `issue_tags` (as `t`) that folding moves, once idle: not a remainder, not of
+/// a kept key.
+const FOLDABLE: &str = "t.value <> '' and t.key not in ('level', 'release', 'environment')";
+
+impl Store {
+    /// Issues of `project_id` with an id above `after_issue` holding a tag value last seen
+    /// before `idle_before_ms` (epoch ms) that folding moves, by id, at most `limit`.
+    pub async fn issues_with_idle_tag_values(
+        &self,
+        project_id: i64,
+        idle_before_ms: i64,
+        after_issue: i64,
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        // An issue first seen after the cutoff cannot hold a value last seen before it.
+        let sql = format!(
+            "select i.issue_id as id from issues i where i.project_id = $1 \
+             and i.issue_id > $2 and i.first_seen_ms < $3 \
+             and exists (select 1 from issue_tags t where t.issue_id = i.issue_id \
+             and t.last_seen_ms < $3 and {FOLDABLE}) order by i.issue_id limit $4"
+        );
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+        self.db()
+            .fetch_ids(
+                &sql,
+                vec![
+                    project_id.into(),
+                    after_issue.into(),
+                    idle_before_ms.into(),
+                    limit.into(),
+                ],
+            )
+            .await
+    }
+
+    /// One step (one short transaction on the ingest writer): folds at most `limit` values
+    /// of these issues last seen before `idle_before_ms` into their keys' remainders.
+    /// Returns how many value rows it folded; 0 once none is left.
+    pub async fn fold_idle_tag_values(
+        &self,
+        issue_ids: Vec<i64>,
+        idle_before_ms: i64,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let step = Prune::FoldTagValues {
+            issue_ids,
+            idle_before_ms,
+            limit,
+        };
+        Ok(self.prune(step).await?.rows)
+    }
+}
+
+/// [`Prune::FoldTagValues`] in `tx`: the rows picked in key order, their counts added to the
+/// remainders, the rows deleted. Returns the rows folded.
+pub(super) async fn fold(
+    tx: &mut impl Executor,
+    issue_ids: &[i64],
+    idle_before_ms: i64,
+    limit: usize,
+) -> Result<u64, StoreError> {
+    if issue_ids.is_empty() {
+        return Ok(0);
+    }
+    let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+    // Numbered in order of first use, as the writer's SQLite statements must be.
+    let args = || {
+        let mut args: Vec<Arg<'_>> = vec![idle_before_ms.into()];
+        args.extend(issue_ids.iter().map(|&id| Arg::from(id)));
+        args.push(limit.into());
+        args
+    };
+    let picked = format!(
+        "select t.issue_id, t.key, t.value from issue_tags t where t.last_seen_ms < $1 \
+         and t.issue_id in ({}) and {FOLDABLE} order by t.issue_id, t.key, t.value limit ${}",
+        placeholders(2, issue_ids.len()),
+        issue_ids.len() + 2
+    );
+    let (least, greatest) = match tx.backend() {
+        Backend::Sqlite => ("min", "max"),
+        Backend::Postgres => ("least", "greatest"),
+    };
+    let add_to_remainder = format!(
+        "on conflict (issue_id, key, value) do update set \
+         count = issue_tags.count + excluded.count, \
+         first_seen_ms = {least}(issue_tags.first_seen_ms, excluded.first_seen_ms), \
+         last_seen_ms = {greatest}(issue_tags.last_seen_ms, excluded.last_seen_ms)"
+    );
+    match tx.backend() {
+        // One writer: the rows picked twice in one transaction are the same rows.
+        Backend::Sqlite => {
+            tx.execute(
+                &format!(
+                    "insert into issue_tags (issue_id, key, value, count, first_seen_ms, \
+                     last_seen_ms) select issue_id, key, '', sum(count), min(first_seen_ms), \
+                     max(last_seen_ms) from issue_tags where (issue_id, key, value) in \
+                     ({picked}) group by issue_id, key {add_to_remainder}"
+                ),
+                args(),
+            )
+            .await?;
+            tx.execute(
+                &format!("delete from issue_tags where (issue_id, key, value) in ({picked})"),
+                args(),
+            )
+            .await
+        }
+        // Concurrent roll-ups may raise a picked row's count and `last_seen_ms` meanwhile: the
+        // delete checks the cutoff again on the row it locks, and only what it deleted, with
+        // the counts it deleted, is added to the remainder.
+        Backend::Postgres => {
+            let folded = tx
+                .fetch_one::<IdRow>(
+                    &format!(
+                        "with gone as (delete from issue_tags where (issue_id, key, value) in \
+                         ({picked}) and last_seen_ms < $1 \
+                         returning issue_id, key, count, first_seen_ms, last_seen_ms), \
+                         added as (insert into issue_tags (issue_id, key, value, count, \
+                         first_seen_ms, last_seen_ms) select issue_id, key, '', \
+                         cast(sum(count) as bigint), min(first_seen_ms), max(last_seen_ms) \
+                         from gone group by issue_id, key {add_to_remainder}) \
+                         select count(*) as id from gone"
+                    ),
+                    args(),
+                )
+                .await?
+                .id;
+            Ok(folded.max(0).unsigned_abs())
+        }
+    }
+}
