@@ -20,8 +20,9 @@ use crate::{api, http, ingest, telemetry};
 /// (`state.store`, `state.config`, …).
 ///
 /// axum clones the state for every request and drops it after; a struct of a dozen `Arc`s
-/// made that a dozen atomic increments and decrements on counters both cores touch (0.8 %
-/// of a burst's CPU, issue #23), one `Arc` makes it one.
+/// made that a dozen atomic increments and decrements on counters both cores touch, one
+/// `Arc` makes it one (0.8 % of the samples in a burst's profile, but ~4 % less CPU per event
+/// measured: contended cache lines cost more than their samples show; bench/README.md).
 #[derive(Clone)]
 pub struct AppState(Arc<SharedState>);
 
