@@ -49,6 +49,7 @@ both_engines!(
     pending_aggregates_are_never_pruned,
     one_cap_step_covers_many_issues_and_resumes_a_large_one,
     idle_tag_values_fold_into_their_key,
+    folding_while_events_arrive_keeps_key_totals_exact,
 );
 
 /// An event of `project` grouped under `label`, received at `received_ms`, with a payload of
@@ -266,6 +267,75 @@ async fn idle_tag_values_fold_into_their_key(ctx: Ctx) -> Result<()> {
     let later = s.issue_tag_key_totals(issue).await?;
     ensure!(later.get("request") == Some(&5) && later.get("browser") == Some(&5));
     ensure!(later.get("release") == Some(&5), "{later:?}");
+    Ok(())
+}
+
+/// An event of issue "live" received at `received_ms` whose one tag is `request`.
+fn with_request(project: i64, received_ms: i64, request: String) -> NewEvent {
+    let mut e = event(project, "live", received_ms, 10);
+    e.fields.tags = vec![("request".into(), request)];
+    e
+}
+
+async fn folding_while_events_arrive_keeps_key_totals_exact(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = s.create_project("app").await?.id;
+    let now = T0 + 100 * DAY_MS;
+    let old: Vec<NewEvent> = (0..200)
+        .map(|i| with_request(p, T0 + i, format!("v{}", i % 40)))
+        .collect();
+    let issue = s.insert_events(&old).await?[0].issue_id;
+    // While folding runs, the same values keep arriving: the even ones in old events, the odd
+    // ones in new events, which take their rows out of reach (or start them again).
+    let arrivals = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let mut arrived = 0;
+            for round in 0..40 {
+                let batch: Vec<NewEvent> = (0..10)
+                    .map(|i| {
+                        let at = if i % 2 == 0 {
+                            T0 + 1000 + round
+                        } else {
+                            now - HOUR_MS
+                        };
+                        with_request(p, at, format!("v{}", (round * 10 + i) % 40))
+                    })
+                    .collect();
+                arrived += s.insert_events(&batch).await?.len();
+            }
+            anyhow::Ok(arrived)
+        })
+    };
+    let c = RetentionConfig {
+        days: 90,
+        batch_size: 3,
+        ..config()
+    };
+    let mut folded = 0;
+    while !arrivals.is_finished() {
+        folded += retention::tag_values::fold_idle(s, &c, now, &|| false).await?;
+    }
+    let arrived = arrivals.await??;
+    folded += retention::tag_values::fold_idle(s, &c, now, &|| false).await?;
+    ensure!(folded >= 20, "at least the even values folded: {folded}");
+    let totals = s.issue_tag_key_totals(issue).await?;
+    let events = 200 + i64::try_from(arrived)?;
+    ensure!(
+        totals.get("request") == Some(&events),
+        "{totals:?} for {events} events"
+    );
+    let facets = s.issue_tag_facets(issue, 100).await?;
+    let left: BTreeSet<String> = facets
+        .into_iter()
+        .filter(|(k, _)| k == "request")
+        .flat_map(|(_, values)| values.into_iter().map(|(v, _)| v))
+        .collect();
+    let recent: BTreeSet<String> = (0..40)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("v{i}"))
+        .collect();
+    ensure!(left == recent, "only the values seen lately stay: {left:?}");
     Ok(())
 }
 
