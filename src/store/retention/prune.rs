@@ -520,11 +520,12 @@ impl Store {
         .await
     }
 
-    async fn pks(&self, sql: &str, args: Vec<Arg<'_>>) -> Result<Vec<i64>, StoreError> {
+    pub(super) async fn pks(&self, sql: &str, args: Vec<Arg<'_>>) -> Result<Vec<i64>, StoreError> {
         self.db().fetch_ids(sql, args).await
     }
 }
 
-fn limit_arg(limit: usize) -> Arg<'static> {
+/// A row limit as an argument: at least 1.
+pub(super) fn limit_arg(limit: usize) -> Arg<'static> {
     Arg::from(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
 }

@@ -16,6 +16,7 @@
 //! each; the reads that pick the issues run on the pool.
 
 use crate::store::db::{placeholders, Arg, Executor, IdRow};
+use crate::store::retention::prune::limit_arg;
 use crate::store::retention::Prune;
 use crate::store::{Backend, Store, StoreError};
 
@@ -40,18 +41,16 @@ impl Store {
              and exists (select 1 from issue_tags t where t.issue_id = i.issue_id \
              and t.last_seen_ms < $3 and {FOLDABLE}) order by i.issue_id limit $4"
         );
-        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-        self.db()
-            .fetch_ids(
-                &sql,
-                vec![
-                    project_id.into(),
-                    after_issue.into(),
-                    idle_before_ms.into(),
-                    limit.into(),
-                ],
-            )
-            .await
+        self.pks(
+            &sql,
+            vec![
+                project_id.into(),
+                after_issue.into(),
+                idle_before_ms.into(),
+                limit_arg(limit),
+            ],
+        )
+        .await
     }
 
     /// One step (one short transaction on the ingest writer): folds at most `limit` values
@@ -83,12 +82,11 @@ pub(super) async fn fold(
     if issue_ids.is_empty() {
         return Ok(0);
     }
-    let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
     // Numbered in order of first use, as the writer's SQLite statements must be.
     let args = || {
         let mut args: Vec<Arg<'_>> = vec![idle_before_ms.into()];
         args.extend(issue_ids.iter().map(|&id| Arg::from(id)));
-        args.push(limit.into());
+        args.push(limit_arg(limit));
         args
     };
     let picked = format!(
