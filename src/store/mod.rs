@@ -181,6 +181,17 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The dialect's two-argument minimum and maximum functions, for upserts that widen a
+    /// first/last-seen range: `("min", "max")` or `("least", "greatest")`.
+    pub(in crate::store) fn min_max(self) -> (&'static str, &'static str) {
+        match self {
+            Backend::Sqlite => ("min", "max"),
+            Backend::Postgres => ("least", "greatest"),
+        }
+    }
+}
+
 /// The store facade. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
 pub struct Store {

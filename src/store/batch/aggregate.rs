@@ -560,7 +560,7 @@ async fn upsert_tags(
     tx: &mut impl Executor,
     tags: &BTreeMap<(i64, &str, &str), TagDelta>,
 ) -> Result<(), StoreError> {
-    let (least, greatest) = min_max(tx.backend());
+    let (least, greatest) = tx.backend().min_max();
     let rows: Vec<_> = tags.iter().collect();
     for chunk in chunks(&rows) {
         let sql = format!(
@@ -606,12 +606,4 @@ async fn upsert_hours(
         tx.execute(&sql, args).await?;
     }
     Ok(())
-}
-
-/// The two-argument minimum and maximum functions of each dialect.
-fn min_max(backend: Backend) -> (&'static str, &'static str) {
-    match backend {
-        Backend::Sqlite => ("min", "max"),
-        Backend::Postgres => ("least", "greatest"),
-    }
 }

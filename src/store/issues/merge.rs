@@ -625,10 +625,7 @@ impl Store {
 
 /// Moves everything of `source` into `target` and deletes `source`, leaving a redirect.
 async fn move_issue(tx: &mut Tx, source: i64, target: i64) -> Result<(), StoreError> {
-    let (least, greatest) = match tx.backend() {
-        Backend::Sqlite => ("min", "max"),
-        Backend::Postgres => ("least", "greatest"),
-    };
+    let (least, greatest) = tx.backend().min_max();
     let both = [
         "update groupings set issue_id = $1 where issue_id = $2".to_owned(),
         "update events set issue_id = $1 where issue_id = $2".to_owned(),

@@ -6,11 +6,11 @@
 //! entry, per event for as long as it lives: a database that grows forever under any
 //! retention setting. A value last seen before the age has no event left to show, so its
 //! count moves into one remainder row per `(issue, key)`, whose value is empty (normalization
-//! never stores an empty tag value), and its row goes. A key's total, the sum
-//! over its rows and the base of the facets' "(not set)", stays exact; the folded value
-//! leaves the facets' top values and tag search, as its events left the event list. `level`,
-//! `release` and `environment` are not folded: they have a handful of values,
-//! and the release pages read each release's first and last seen per issue.
+//! never stores an empty tag value), and its row goes. A key's total, the sum over its rows
+//! and the base of the facets' "(not set)", stays exact; the folded value leaves the facets'
+//! top values and tag search, as its events left the event list. `level`, `release` and
+//! `environment` are not folded: they have a handful of values, and the release pages read
+//! each release's first and last seen per issue.
 //!
 //! The steps run on the ingest writer like the other pruning steps, a bounded number of rows
 //! each; the reads that pick the issues run on the pool.
@@ -95,10 +95,7 @@ pub(super) async fn fold(
         placeholders(2, issue_ids.len()),
         issue_ids.len() + 2
     );
-    let (least, greatest) = match tx.backend() {
-        Backend::Sqlite => ("min", "max"),
-        Backend::Postgres => ("least", "greatest"),
-    };
+    let (least, greatest) = tx.backend().min_max();
     let add_to_remainder = format!(
         "on conflict (issue_id, key, value) do update set \
          count = issue_tags.count + excluded.count, \
