@@ -33,14 +33,14 @@ pub async fn fold_idle(
     let batch = config.batch_size.max(1);
     let mut folded = 0;
     let projects = store.project_limits().await?;
-    for p in projects.iter().filter(|p| p.deleted_ms.is_none()) {
+    'projects: for p in projects.iter().filter(|p| p.deleted_ms.is_none()) {
         let Some(cutoff) = age_cutoff(p, config, now_ms) else {
             continue;
         };
         let mut after = 0;
         loop {
             if stop() {
-                return Ok(folded);
+                break 'projects;
             }
             let issues = store
                 .issues_with_idle_tag_values(p.project_id, cutoff, after, ISSUES_PER_READ)
