@@ -96,7 +96,7 @@ impl App {
         let pruning =
             crate::retention::job(store.clone(), config.retention.clone(), retention.clone());
         jobs.add(pruning);
-        jobs.add(crate::retention::tag_values::job(
+        jobs.add(crate::retention::idle::job(
             store.clone(),
             config.retention.clone(),
         ));

@@ -12,7 +12,7 @@ use crate::store::{Limit, Store};
 use crate::timefmt::rfc3339_ms;
 
 use super::vacuum::{self, Conversion};
-use super::{run_pass, tag_values, Mode};
+use super::{idle, run_pass, Mode};
 
 /// `errata retention …`
 #[derive(Debug, Subcommand)]
@@ -134,7 +134,7 @@ pub async fn run(cmd: RetentionCommand, config: &Config, store: &Store) -> anyho
         RetentionCommand::Run => {
             let now = Clock::system().now_ms();
             let r = run_pass(store, &config.retention, now, Mode::Exact, &|| false).await?;
-            let folded = tag_values::fold_idle(store, &config.retention, now, &|| false).await?;
+            let idle = idle::retire_idle(store, &config.retention, now, &|| false).await?;
             println!(
                 "deleted {} events by age, {} over the cap per issue, {} for the disk budget; \
                  {} issues, {} projects",
@@ -144,7 +144,10 @@ pub async fn run(cmd: RetentionCommand, config: &Config, store: &Store) -> anyho
                 r.deleted_issues,
                 r.deleted_projects
             );
-            println!("folded {folded} idle tag values into their keys' remainders");
+            println!(
+                "folded {} idle tag values into their keys' remainders; forgot {} idle users",
+                idle.tag_values, idle.users
+            );
             println!(
                 "database: {} bytes{}",
                 r.database_bytes,

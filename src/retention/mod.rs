@@ -12,9 +12,10 @@
 //! * **Totals survive**: an issue's counters, first/last seen, hourly chart and tag facets
 //!   are kept in `issues`, `issue_hourly` and `issue_tags` as events arrive and are never
 //!   recomputed from the events, so pruning leaves them counting every event received.
-//! * **Idle tag values** ([`tag_values`]): a tag value an issue has not seen within the age
-//!   is folded into its key's remainder, so that a tag differing per event does not grow
-//!   `issue_tags` forever; the key's total still counts every event.
+//! * **Idle tag values and users** ([`idle`]): a tag value an issue has not seen within the
+//!   age is folded into its key's remainder, so that a tag differing per event does not grow
+//!   `issue_tags` forever (the key's total still counts every event); a user it has not seen
+//!   within the age is forgotten, so `user_count` counts the users seen within the age.
 //! * **Quotas** ([`quota`]) and **discard** ([`policies`]): checked per event at ingest,
 //!   from memory.
 //! * **Project delete** ([`delete_project`]): in batches, like pruning.
@@ -24,10 +25,11 @@
 
 pub mod cli;
 mod config;
+pub mod idle;
 pub mod pass;
 pub mod policies;
 pub mod quota;
-pub mod tag_values;
+
 pub mod vacuum;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -141,7 +141,7 @@ pub use payload_dictionaries::PayloadInfo;
 pub use projects::{KeyInfo, Project, ProjectStats};
 pub use releases::{Deploy, Release, ReleaseStats, ReleaseSummary, ReleaseUpdate};
 pub use retention::{
-    CapCandidate, DatabaseSize, DiscardedGrouping, Limit, ProjectLimits, RetentionRun,
+    CapCandidate, DatabaseSize, DiscardedGrouping, IdleRows, Limit, ProjectLimits, RetentionRun,
     StoredContents,
 };
 pub use rules::FrequencyRule;

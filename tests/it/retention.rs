@@ -50,6 +50,8 @@ both_engines!(
     one_cap_step_covers_many_issues_and_resumes_a_large_one,
     idle_tag_values_fold_into_their_key,
     folding_while_events_arrive_keeps_key_totals_exact,
+    idle_users_are_forgotten_and_count_again,
+    forgetting_while_events_arrive_keeps_user_counts_exact,
 );
 
 /// An event of `project` grouped under `label`, received at `received_ms`, with a payload of
@@ -227,7 +229,14 @@ async fn idle_tag_values_fold_into_their_key(ctx: Ctx) -> Result<()> {
         batch_size: 2,
         ..config()
     };
-    let fold = |at: i64| retention::tag_values::fold_idle(s, &c, at, &|| false);
+    let c = &c;
+    let fold = |at: i64| async move {
+        anyhow::Ok(
+            retention::idle::retire_idle(s, c, at, &|| false)
+                .await?
+                .tag_values,
+        )
+    };
     ensure!(fold(now).await? == 3, "a, b and c fold");
     let values = |key: &'static str| async move {
         let facets = s.issue_tag_facets(issue, 10).await?;
@@ -313,11 +322,15 @@ async fn folding_while_events_arrive_keeps_key_totals_exact(ctx: Ctx) -> Result<
         ..config()
     };
     let mut folded = 0;
+    let fold = async || {
+        let retired = retention::idle::retire_idle(s, &c, now, &|| false).await?;
+        anyhow::Ok(retired.tag_values)
+    };
     while !arrivals.is_finished() {
-        folded += retention::tag_values::fold_idle(s, &c, now, &|| false).await?;
+        folded += fold().await?;
     }
     let arrived = arrivals.await??;
-    folded += retention::tag_values::fold_idle(s, &c, now, &|| false).await?;
+    folded += fold().await?;
     ensure!(folded >= 20, "at least the even values folded: {folded}");
     let totals = s.issue_tag_key_totals(issue).await?;
     let events = 200 + i64::try_from(arrived)?;
@@ -336,6 +349,120 @@ async fn folding_while_events_arrive_keeps_key_totals_exact(ctx: Ctx) -> Result<
         .map(|i| format!("v{i}"))
         .collect();
     ensure!(left == recent, "only the values seen lately stay: {left:?}");
+    Ok(())
+}
+
+/// The issue "live"'s `user_count`.
+async fn users_of(s: &Store, project: i64) -> Result<i64> {
+    let page = s.list_issues(&IssueQuery::new(project)).await?;
+    let issue = page.issues.first().context("no issue")?;
+    Ok(issue.user_count)
+}
+
+/// An event of issue "live" received at `received_ms` from user `id:{user}`.
+fn from_user(project: i64, received_ms: i64, user: &str) -> NewEvent {
+    let mut e = event(project, "live", received_ms, 10);
+    e.fields.user_key = Some(format!("id:{user}"));
+    e
+}
+
+async fn idle_users_are_forgotten_and_count_again(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = s.create_project("app").await?.id;
+    let now = T0 + 100 * DAY_MS;
+    let events = [
+        from_user(p, T0, "a"),
+        from_user(p, T0 + 1, "b"),
+        from_user(p, T0 + 2, "c"),
+        from_user(p, now - DAY_MS, "d"),
+    ];
+    insert(s, &events).await?;
+    ensure!(users_of(s, p).await? == 4);
+    let c = RetentionConfig {
+        days: 90,
+        batch_size: 2,
+        ..config()
+    };
+    let c = &c;
+    let forget = |at: i64| async move {
+        anyhow::Ok(
+            retention::idle::retire_idle(s, c, at, &|| false)
+                .await?
+                .users,
+        )
+    };
+    ensure!(
+        forget(now).await? == 3,
+        "a, b and c are forgotten, in two steps"
+    );
+    ensure!(users_of(s, p).await? == 1, "only d was seen within 90 days");
+    ensure!(forget(now).await? == 0);
+    // A forgotten user seen again counts again; a known one seen on a later day does not,
+    // and its last day moves on.
+    insert(s, &[from_user(p, now, "a"), from_user(p, now, "d")]).await?;
+    ensure!(users_of(s, p).await? == 2, "a counts again, d is not new");
+    // 90 days less a few hours on: d's first day is past the cutoff, its last day is not.
+    let later = now + 90 * DAY_MS - 6 * HOUR_MS;
+    let kept = now.div_euclid(DAY_MS) == (later - 90 * DAY_MS).div_euclid(DAY_MS);
+    ensure!(kept, "the test's times straddle a day: pick another T0");
+    ensure!(forget(later).await? == 0, "d's last day moved on");
+    ensure!(forget(now + 92 * DAY_MS).await? == 2);
+    ensure!(users_of(s, p).await? == 0);
+    Ok(())
+}
+
+async fn forgetting_while_events_arrive_keeps_user_counts_exact(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = s.create_project("app").await?.id;
+    let now = T0 + 100 * DAY_MS;
+    let old: Vec<NewEvent> = (0..200)
+        .map(|i| from_user(p, T0 + i, &format!("u{}", i % 40)))
+        .collect();
+    s.insert_events(&old).await?;
+    // While forgetting runs, the same users keep arriving: the even ones in old events, the
+    // odd ones in new events, which take their rows out of reach (or count them again).
+    let arrivals = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            for round in 0..40 {
+                let batch: Vec<NewEvent> = (0..10)
+                    .map(|i| {
+                        let at = if i % 2 == 0 {
+                            T0 + 1000 + round
+                        } else {
+                            now - HOUR_MS
+                        };
+                        from_user(p, at, &format!("u{}", (round * 10 + i) % 40))
+                    })
+                    .collect();
+                s.insert_events(&batch).await?;
+            }
+            anyhow::Ok(())
+        })
+    };
+    let c = RetentionConfig {
+        days: 90,
+        batch_size: 3,
+        ..config()
+    };
+    let mut forgot = 0;
+    let forget = async || {
+        let retired = retention::idle::retire_idle(s, &c, now, &|| false).await?;
+        anyhow::Ok(retired.users)
+    };
+    while !arrivals.is_finished() {
+        forgot += forget().await?;
+    }
+    arrivals.await??;
+    forgot += forget().await?;
+    ensure!(
+        forgot >= 20,
+        "at least the even users were forgotten: {forgot}"
+    );
+    ensure!(
+        users_of(s, p).await? == 20,
+        "exactly the odd users, seen lately, are counted"
+    );
     Ok(())
 }
 
@@ -771,7 +898,7 @@ async fn the_retention_job_runs_on_the_clock_and_totals_stay() {
     let id = issue["id"].as_i64().expect("id");
     assert_eq!(issue["count"], 8, "the count keeps every event");
     assert_eq!(app.store.issue_stored_events(id).await.expect("n"), 3);
-    let folding = app.jobs.run_now(retention::tag_values::JOB).await;
+    let folding = app.jobs.run_now(retention::idle::JOB).await;
     assert_eq!(folding.expect("pass").outcome, RunOutcome::Ok);
     // A month later the events are gone, and so is the idle issue.
     app.clock
@@ -1073,16 +1200,20 @@ async fn command_line_updates_deletes_and_reports() -> Result<()> {
 
     // A live issue's request id from before the shop's 30 days folds; the new one stays.
     let now = errata_server::clock::system_now_ms();
+    // So does its user from then.
     let with_request = |received_ms: i64, request: &str| {
         let mut e = event(p.id, "live", received_ms, 10);
         e.fields.tags = vec![("request".into(), request.into())];
+        e.fields.user_key = Some(format!("id:{request}"));
         e
     };
     let issue = insert(&s, &[with_request(T0, "old"), with_request(now, "new")]).await?[0];
     let out = cli(&["retention", "run"])?;
     let text = String::from_utf8_lossy(&out.stdout);
     ensure!(
-        text.contains("deleted 1 events by age") && text.contains("folded 1 idle tag values"),
+        text.contains("deleted 1 events by age")
+            && text.contains("folded 1 idle tag values")
+            && text.contains("forgot 1 idle users"),
         "{text}"
     );
     let facets = s.issue_tag_facets(issue, 10).await?;

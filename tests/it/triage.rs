@@ -379,6 +379,17 @@ async fn merge_and_unmerge_move_events_and_counts(ctx: Ctx) -> Result<()> {
     ensure!(s.issue(split).await?.count == 5 && s.issue(ia).await?.count == 3);
     ensure!(kinds(s, split).await?.contains(&"unmerge".to_owned()));
     ensure!(kinds(s, ia).await?.contains(&"unmerge".to_owned()));
+    // Merged and split-off users keep the days they were seen: a retention pass whose cutoff
+    // falls later on that day (T0 is 22:13 UTC) forgets none of them, though both issues are
+    // older than the cutoff (a row left at the columns' default, day 0, would go).
+    let config = errata_server::retention::RetentionConfig {
+        days: 30,
+        ..Default::default()
+    };
+    let now = T0 + 30 * 24 * HOUR_MS + 90 * 60_000;
+    let retired = errata_server::retention::idle::retire_idle(s, &config, now, &|| false).await?;
+    ensure!(retired.users == 0, "{retired:?}");
+    ensure!(s.issue(split).await?.user_count == 2 && s.issue(ia).await?.user_count == 1);
     Ok(())
 }
 

@@ -149,6 +149,15 @@ async fn upgrade_keeps_everything(db: Db) -> Result<()> {
         counts == expected,
         "row counts changed: {counts:?} != {expected:?}"
     );
+    // Migration 0021 dates every existing user by its issue (none is 0, the column default).
+    let dated = db
+        .count(
+            "select count(*) from issue_users u join issues i on i.issue_id = u.issue_id \
+             where u.first_seen_day = i.first_seen_ms / 86400000 \
+             and u.last_seen_day = i.last_seen_ms / 86400000 and u.last_seen_day > 0",
+        )
+        .await?;
+    ensure!(dated == expected["issue_users"], "{dated} users dated");
     readable_through_the_store(&store, &expected).await?;
     store.close().await;
 

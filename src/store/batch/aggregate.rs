@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::conditions::{self, Reopened};
 use super::input::{event_tags, Encoded, NewEvent};
 use super::pg;
-use crate::clock::HOUR_MS;
+use crate::clock::{DAY_MS, HOUR_MS};
 use crate::store::db::{chunk_sizes, chunks, placeholders, values_list, Arg, Executor};
 use crate::store::outbox::insert_outbox;
 use crate::store::{Backend, IssueStatus, StoreError};
@@ -246,7 +246,7 @@ pub(super) async fn apply(
             release: None,
             releases: BTreeSet::new(),
             environments: BTreeSet::new(),
-            users: BTreeSet::new(),
+            users: BTreeMap::new(),
         });
         d.count += 1;
         d.min_ts = d.min_ts.min(ts);
@@ -264,7 +264,8 @@ pub(super) async fn apply(
             d.environments.insert(env);
         }
         if let Some(user) = e.user_key {
-            d.users.insert(index_user_key(user));
+            let day = d.users.entry(index_user_key(user)).or_insert(ts);
+            *day = (*day).max(ts);
         }
         for &(key, value) in &e.tags {
             let t = tags.entry((issue_id, key, value)).or_insert(TagDelta {
@@ -455,7 +456,8 @@ pub(super) struct IssueDelta<'a> {
     /// Every release among them.
     pub(super) releases: BTreeSet<&'a str>,
     environments: BTreeSet<&'a str>,
-    users: BTreeSet<Cow<'a, str>>,
+    /// Each user's key (`index_user_key`) and newest event timestamp, epoch ms.
+    users: BTreeMap<Cow<'a, str>, i64>,
 }
 
 /// What the batch adds to one `(issue, key, value)` tag row.
@@ -477,29 +479,49 @@ pub(in crate::store) fn index_user_key(user: &str) -> Cow<'_, str> {
     }
 }
 
-/// Adds the batch's users to their issues; returns, per issue, how many were not known
-/// before (issues without new users are absent).
+row! {
+    /// A row the users' upsert wrote: inserted (`added`), or seen again on a later day.
+    struct UserRow {
+        issue_id: i64,
+        added: bool,
+    }
+}
+
+/// Adds the batch's users to their issues, or moves a known user's `last_seen_day` on when
+/// the batch saw it on a later day (at most one write per user and issue a day, which is
+/// what retention's age, in days, needs: `store/retention/idle_users.rs`); returns, per
+/// issue, how many were not known before (issues without new users are absent). A row the
+/// upsert inserted has both days equal, one it moved on has not (`last_seen_day` only grows).
 async fn insert_users(
     tx: &mut impl Executor,
     deltas: &BTreeMap<i64, IssueDelta<'_>>,
 ) -> Result<HashMap<i64, i64>, StoreError> {
-    let rows: Vec<(i64, &str)> = deltas
+    let rows: Vec<(i64, &str, i64)> = deltas
         .iter()
-        .flat_map(|(&issue_id, d)| d.users.iter().map(move |u| (issue_id, u.as_ref())))
+        .flat_map(|(&issue_id, d)| {
+            d.users
+                .iter()
+                .map(move |(u, &ts)| (issue_id, u.as_ref(), ts.div_euclid(DAY_MS)))
+        })
         .collect();
     let mut added: HashMap<i64, i64> = HashMap::new();
     for chunk in chunks(&rows) {
         let sql = format!(
-            "insert into issue_users (issue_id, user_key) values {} \
-             on conflict (issue_id, user_key) do nothing returning issue_id as id",
-            values_list(chunk.len(), 2)
+            "insert into issue_users (issue_id, user_key, first_seen_day, last_seen_day) \
+             values {} on conflict (issue_id, user_key) do update set \
+             last_seen_day = excluded.last_seen_day \
+             where issue_users.last_seen_day < excluded.last_seen_day \
+             returning issue_id, first_seen_day = last_seen_day as added",
+            values_list(chunk.len(), 4)
         );
-        let mut args = Vec::with_capacity(chunk.len() * 2);
-        for &(issue_id, user) in chunk {
-            args.extend([issue_id.into(), user.into()]);
+        let mut args = Vec::with_capacity(chunk.len() * 4);
+        for &(issue_id, user, day) in chunk {
+            args.extend([issue_id.into(), user.into(), day.into(), day.into()]);
         }
-        for issue_id in tx.fetch_ids(&sql, args).await? {
-            *added.entry(issue_id).or_default() += 1;
+        for row in tx.fetch_all::<UserRow>(&sql, args).await? {
+            if row.added {
+                *added.entry(row.issue_id).or_default() += 1;
+            }
         }
     }
     Ok(added)

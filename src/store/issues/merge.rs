@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::json;
 
 use super::{locking, IssueStatus, Store, StoreError};
-use crate::clock::HOUR_MS;
+use crate::clock::{DAY_MS, HOUR_MS};
 use crate::store::activity::{insert_activity, NewActivity};
 use crate::store::batch::{
     index_user_key, roll_up, tag_pairs, PendingEvent, PENDING_EVENT_COLUMNS,
@@ -191,7 +191,8 @@ struct Moved {
     newest: Option<(i64, String, Option<String>, String, String)>,
     release: Option<(i64, String)>,
     environments: BTreeSet<String>,
-    users: BTreeSet<String>,
+    /// Each user's first and last event timestamps, epoch ms.
+    users: BTreeMap<String, (i64, i64)>,
     tags: BTreeMap<(String, String), (i64, i64, i64)>,
     hours: BTreeMap<i64, i64>,
 }
@@ -221,7 +222,10 @@ impl Moved {
             }
         }
         self.environments.extend(e.environment.clone());
-        self.users.extend(e.user_key.clone());
+        if let Some(user) = &e.user_key {
+            let seen = self.users.entry(user.clone()).or_insert((ts, ts));
+            *seen = (seen.0.min(ts), seen.1.max(ts));
+        }
         *self
             .hours
             .entry(ts.div_euclid(HOUR_MS) * HOUR_MS)
@@ -496,11 +500,15 @@ impl Store {
         };
 
         // The new issue, then the rows that move into it.
-        let user_keys: BTreeSet<String> = moved
-            .users
-            .iter()
-            .map(|u| index_user_key(u).into_owned())
-            .collect();
+        // Days as the roll-up records them (`batch/aggregate.rs`); two raw keys may hash alike.
+        let mut user_keys: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for (user, &(first, last)) in &moved.users {
+            let days = (first.div_euclid(DAY_MS), last.div_euclid(DAY_MS));
+            let seen = user_keys
+                .entry(index_user_key(user).into_owned())
+                .or_insert(days);
+            *seen = (seen.0.min(days.0), seen.1.max(days.1));
+        }
         let environments = serde_json::to_string(&moved.environments)
             .map_err(|e| StoreError::Other(format!("cannot encode environments: {e}")))?;
         let new_id = tx
@@ -570,15 +578,23 @@ impl Store {
             }
             tx.execute(&sql, args).await?;
         }
-        let keys: Vec<&String> = user_keys.iter().collect();
+        let keys: Vec<(&String, &(i64, i64))> = user_keys.iter().collect();
         for chunk in chunks(&keys) {
             let sql = format!(
-                "insert into issue_users (issue_id, user_key) values {}",
-                values_list(chunk.len(), 2)
+                "insert into issue_users (issue_id, user_key, first_seen_day, last_seen_day) \
+                 values {}",
+                values_list(chunk.len(), 4)
             );
             let args = chunk
                 .iter()
-                .flat_map(|k| [Arg::from(new_id), Arg::from(k.as_str())])
+                .flat_map(|(k, &(first, last))| {
+                    [
+                        Arg::from(new_id),
+                        Arg::from(k.as_str()),
+                        Arg::from(first),
+                        Arg::from(last),
+                    ]
+                })
                 .collect();
             tx.execute(&sql, args).await?;
         }
@@ -637,9 +653,13 @@ async fn move_issue(tx: &mut Tx, source: i64, target: i64) -> Result<(), StoreEr
              first_seen_ms = {least}(issue_tags.first_seen_ms, excluded.first_seen_ms), \
              last_seen_ms = {greatest}(issue_tags.last_seen_ms, excluded.last_seen_ms)"
         ),
-        "insert into issue_users (issue_id, user_key) select $1, user_key from issue_users \
-         where issue_id = $2 on conflict (issue_id, user_key) do nothing"
-            .to_owned(),
+        format!(
+            "insert into issue_users (issue_id, user_key, first_seen_day, last_seen_day) \
+             select $1, user_key, first_seen_day, last_seen_day from issue_users \
+             where issue_id = $2 on conflict (issue_id, user_key) do update set \
+             first_seen_day = {least}(issue_users.first_seen_day, excluded.first_seen_day), \
+             last_seen_day = {greatest}(issue_users.last_seen_day, excluded.last_seen_day)"
+        ),
         "insert into issue_hourly (issue_id, hour_ms, count) select $1, hour_ms, count \
          from issue_hourly where issue_id = $2 on conflict (issue_id, hour_ms) do update \
          set count = issue_hourly.count + excluded.count"
@@ -707,7 +727,7 @@ async fn subtract_from_old(tx: &mut Tx, old: &MergeState, moved: &Moved) -> Resu
         tx.execute(&sql, vec![issue_id.into()]).await?;
     }
     // Users that none of the remaining events has any more.
-    let users: Vec<&String> = moved.users.iter().collect();
+    let users: Vec<&String> = moved.users.keys().collect();
     let mut still: HashSet<String> = HashSet::new();
     for chunk in chunks(&users) {
         let sql = format!(

@@ -43,9 +43,10 @@ pub struct Issue {
     pub first_seen_ms: i64,
     /// Latest event timestamp, epoch ms.
     pub last_seen_ms: i64,
-    /// Number of stored events.
+    /// Number of events received (pruning keeps counting the events it deleted).
     pub count: i64,
-    /// Number of distinct user keys among them.
+    /// Number of distinct user keys among the events received; with an age rule, among
+    /// those seen within it (`store/retention/idle_users.rs`).
     pub user_count: i64,
     /// Release of the newest event that had one.
     pub last_release: Option<String>,

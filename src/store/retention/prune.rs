@@ -3,7 +3,8 @@
 //! (`writer/`), or on the pool for an in-memory SQLite database.
 //!
 //! Totals survive: nothing here touches an issue's counters, first/last seen, hourly counts,
-//! tag counts or users; they keep counting every event ever received. Events whose aggregates
+//! tag counts or users; they keep counting every event ever received (idle tag values and
+//! users are retired apart: `idle.rs`). Events whose aggregates
 //! are still pending (`pending_aggregates`, deferred under load) are never pruned: the
 //! roll-up would find them gone and count nothing.
 
@@ -41,9 +42,10 @@ pub(in crate::store) enum Prune {
     Project { project_id: i64 },
     /// SQLite: returns up to `pages` free pages to the file system (`incremental_vacuum`).
     Vacuum { pages: i64 },
-    /// Folds at most `limit` tag values of these issues last seen before `idle_before_ms`
-    /// into their keys' remainders (`tag_values`).
-    FoldTagValues {
+    /// Retires at most `limit` of these issues' aggregate `rows` idle before
+    /// `idle_before_ms` (`idle.rs`).
+    RetireIdle {
+        rows: super::IdleRows,
         issue_ids: Vec<i64>,
         idle_before_ms: i64,
         limit: usize,
@@ -192,11 +194,12 @@ impl Prune {
                     .await?;
                 Ok(before.saturating_sub(free_pages(tx).await?))
             }
-            Prune::FoldTagValues {
+            Prune::RetireIdle {
+                rows,
                 issue_ids,
                 idle_before_ms,
                 limit,
-            } => super::tag_values::fold(tx, issue_ids, *idle_before_ms, *limit).await,
+            } => super::idle::retire(tx, *rows, issue_ids, *idle_before_ms, *limit).await,
         }
     }
 }

@@ -12,67 +12,20 @@
 //! `environment` are not folded: they have a handful of values, and the release pages read
 //! each release's first and last seen per issue.
 //!
-//! The steps run on the ingest writer like the other pruning steps, a bounded number of rows
-//! each; the reads that pick the issues run on the pool.
+//! The steps and the reads that pick their issues: `idle.rs`.
 
 use crate::store::db::{placeholders, Arg, Executor, IdRow};
 use crate::store::retention::prune::limit_arg;
-use crate::store::retention::Prune;
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Backend, StoreError};
 
 /// The rows of `issue_tags` (as `t`) that folding moves, once idle: not a remainder, not of
 /// a kept key.
-const FOLDABLE: &str = "t.value <> '' and t.key not in ('level', 'release', 'environment')";
+pub(super) const FOLDABLE: &str =
+    "t.value <> '' and t.key not in ('level', 'release', 'environment')";
 
-impl Store {
-    /// Issues of `project_id` with an id above `after_issue` holding a tag value last seen
-    /// before `idle_before_ms` (epoch ms) that folding moves, by id, at most `limit`.
-    pub async fn issues_with_idle_tag_values(
-        &self,
-        project_id: i64,
-        idle_before_ms: i64,
-        after_issue: i64,
-        limit: usize,
-    ) -> Result<Vec<i64>, StoreError> {
-        // An issue first seen after the cutoff cannot hold a value last seen before it.
-        let sql = format!(
-            "select i.issue_id as id from issues i where i.project_id = $1 \
-             and i.issue_id > $2 and i.first_seen_ms < $3 \
-             and exists (select 1 from issue_tags t where t.issue_id = i.issue_id \
-             and t.last_seen_ms < $3 and {FOLDABLE}) order by i.issue_id limit $4"
-        );
-        self.pks(
-            &sql,
-            vec![
-                project_id.into(),
-                after_issue.into(),
-                idle_before_ms.into(),
-                limit_arg(limit),
-            ],
-        )
-        .await
-    }
-
-    /// One step (one short transaction on the ingest writer): folds at most `limit` values
-    /// of these issues last seen before `idle_before_ms` into their keys' remainders.
-    /// Returns how many value rows it folded; 0 once none is left.
-    pub async fn fold_idle_tag_values(
-        &self,
-        issue_ids: Vec<i64>,
-        idle_before_ms: i64,
-        limit: usize,
-    ) -> Result<u64, StoreError> {
-        let step = Prune::FoldTagValues {
-            issue_ids,
-            idle_before_ms,
-            limit,
-        };
-        Ok(self.prune(step).await?.rows)
-    }
-}
-
-/// [`Prune::FoldTagValues`] in `tx`: the rows picked in key order, their counts added to the
-/// remainders, the rows deleted. Returns the rows folded.
+/// Folds in `tx` at most `limit` values of these issues last seen before `idle_before_ms`
+/// (epoch ms): the rows picked in key order, their counts added to the remainders, the rows
+/// deleted. Returns the rows folded.
 pub(super) async fn fold(
     tx: &mut impl Executor,
     issue_ids: &[i64],

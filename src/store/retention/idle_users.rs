@@ -1,0 +1,82 @@
+//! Users idle past the retention age, forgotten (`issue_users`).
+//!
+//! `issue_users` holds one row per distinct user (id, e-mail, username or IP address) an issue
+//! was seen with, the base of its `user_count`. Kept forever, a live issue of a public site,
+//! where every visitor is a user by IP address, would gain a row per visitor for as long as it
+//! lives, under any retention setting. A user the issue has not seen within the project's age
+//! is forgotten: its row goes and `user_count` drops by one, so that `user_count` counts the
+//! users seen within the age, as Sentry's user counts cover its retention window (a user seen
+//! again later counts again). The roll-up records the day of each user's newest event
+//! (`last_seen_day`, days since the epoch, moved on at most once a day:
+//! `batch/aggregate.rs`), so a user is forgotten up to a day after its last event's age.
+//! Projects that keep events forever forget nobody.
+
+use std::collections::BTreeMap;
+
+use crate::clock::DAY_MS;
+use crate::store::db::{placeholders, values_list, Arg, Executor};
+use crate::store::retention::prune::limit_arg;
+use crate::store::{Backend, StoreError};
+
+/// The day (since the epoch, UTC) before which a user last seen is idle, for a cutoff of
+/// `idle_before_ms` (epoch ms): the cutoff's own day is kept whole.
+pub(super) fn cutoff_day(idle_before_ms: i64) -> i64 {
+    idle_before_ms.div_euclid(DAY_MS)
+}
+
+/// Forgets in `tx` at most `limit` users of these issues last seen before `idle_before_ms`
+/// (epoch ms): their rows deleted in key order, each issue's `user_count` lowered by as many.
+/// Returns the users forgotten.
+pub(super) async fn forget(
+    tx: &mut impl Executor,
+    issue_ids: &[i64],
+    idle_before_ms: i64,
+    limit: usize,
+) -> Result<u64, StoreError> {
+    if issue_ids.is_empty() {
+        return Ok(0);
+    }
+    let ids = || issue_ids.iter().map(|&id| Arg::from(id));
+    if tx.backend() == Backend::Postgres {
+        // The roll-up locks a batch's issues in id order, then upserts their users; taking the
+        // issues first, in the same order, keeps this step from deadlocking against it.
+        let sql = format!(
+            "select issue_id as id from issues where issue_id in ({}) order by issue_id \
+             for no key update",
+            placeholders(1, issue_ids.len())
+        );
+        tx.fetch_ids(&sql, ids().collect()).await?;
+    }
+    // Numbered in order of first use, as the writer's SQLite statements must be. The cutoff
+    // is checked again on the deleted row: on PostgreSQL a roll-up may have moved it on since.
+    let sql = format!(
+        "delete from issue_users where (issue_id, user_key) in (select issue_id, user_key \
+         from issue_users where last_seen_day < $1 and issue_id in ({}) \
+         order by issue_id, user_key limit ${}) and last_seen_day < $1 \
+         returning issue_id as id",
+        placeholders(2, issue_ids.len()),
+        issue_ids.len() + 2
+    );
+    let mut args: Vec<Arg<'_>> = vec![cutoff_day(idle_before_ms).into()];
+    args.extend(ids());
+    args.push(limit_arg(limit));
+    let mut gone: BTreeMap<i64, i64> = BTreeMap::new();
+    for issue_id in tx.fetch_ids(&sql, args).await? {
+        *gone.entry(issue_id).or_default() += 1;
+    }
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "with v (issue_id, n) as (values {}) update issues set user_count = \
+         case when issues.user_count > v.n then issues.user_count - v.n else 0 end \
+         from v where issues.issue_id = v.issue_id",
+        values_list(gone.len(), 2)
+    );
+    let args = gone
+        .iter()
+        .flat_map(|(&issue_id, &n)| [Arg::from(issue_id), Arg::from(n)])
+        .collect();
+    tx.execute(&sql, args).await?;
+    Ok(gone.values().map(|&n| n.unsigned_abs()).sum())
+}
