@@ -2,7 +2,10 @@
 # Back-to-back comparison of two server builds under the same generator: runs bench/burst.sh
 # with server A, then B, then A, … (ROUNDS pairs), so that a drift of the machine's speed
 # hits both alike, and prints each run and the medians: events/s, p99 latency and the
-# server's CPU per event (user + system, the measure least disturbed by other load).
+# server's CPU per event (user + system, the measure least disturbed by other load), and the
+# generator's: the same binary doing the same work on both sides, so when its CPU per event
+# moves between runs, the machine's speed did (a shared VM's neighbours, its clock), and the
+# server's CPU over the generator's is the ratio to trust.
 #
 #   bench/ab.sh SERVER_A SERVER_B [--rounds 3] [-- burst.sh arguments]
 #
@@ -38,16 +41,22 @@ for i in range(1, rounds + 1):
     for side in "AB":
         r = json.load(open(f"{out}/{side}.{i}.json"))
         lat = r["bench"].get("latency_ms", {})
-        rows[side].append((r["bench"]["events_per_s"], lat.get("p99"), r.get("server_cpu_us_per_event")))
-        print(f"{side}{i}: {r['bench']['events_per_s']:>9.0f} events/s  p99 {lat.get('p99')} ms  server {r.get('server_cpu_us_per_event')} µs/event")
+        server = r.get("server_cpu_us_per_event")
+        client = r["bench"]["client_cpu_s"] * 1e6 / max(r["bench"]["accepted"], 1)
+        rows[side].append((r["bench"]["events_per_s"], lat.get("p99"), server,
+                           server / client if server and client else None))
+        print(f"{side}{i}: {r['bench']['events_per_s']:>9.0f} events/s  p99 {lat.get('p99')} ms  "
+              f"server {server} µs/event  generator {client:.1f} µs/event")
 med = lambda xs: statistics.median([x for x in xs if x is not None])
 summary = {}
 for side, path in (("A", a), ("B", b)):
     rs = rows[side]
     summary[side] = {"server": path, "events_per_s": med([r[0] for r in rs]),
-                     "p99_ms": med([r[1] for r in rs]), "server_cpu_us_per_event": med([r[2] for r in rs])}
+                     "p99_ms": med([r[1] for r in rs]), "server_cpu_us_per_event": med([r[2] for r in rs]),
+                     "server_over_generator_cpu": med([r[3] for r in rs])}
 summary["B/A events_per_s"] = round(summary["B"]["events_per_s"] / summary["A"]["events_per_s"], 3)
 summary["B/A cpu_per_event"] = round(summary["B"]["server_cpu_us_per_event"] / summary["A"]["server_cpu_us_per_event"], 3)
+summary["B/A cpu_over_generator"] = round(summary["B"]["server_over_generator_cpu"] / summary["A"]["server_over_generator_cpu"], 3)
 print(json.dumps(summary, indent=2))
 PY
 rm -rf "$OUT"
