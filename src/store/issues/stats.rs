@@ -42,8 +42,9 @@ impl Store {
     /// Tag distribution of an issue: per key (sorted), its `top_n` most frequent values with
     /// their event counts, most frequent first. Keys include `level`, `release` and
     /// `environment`. Values idle past the retention age are not among them (their counts
-    /// sit in the key's remainder row, empty value: `store/retention/tag_values.rs`). An
-    /// unknown issue yields an empty list.
+    /// sit in the key's remainder row, empty value: `store/retention/idle_tag_values.rs`); a
+    /// key all of whose values went that way is listed with none, its events all "other"
+    /// ([`Store::issue_tag_key_totals`]). An unknown issue yields an empty list.
     pub async fn issue_tag_facets(
         &self,
         issue_id: i64,
@@ -55,17 +56,20 @@ impl Store {
             .fetch_all::<FacetRow>(
                 "select key, value, count from (\
                    select key, value, count, row_number() over \
-                     (partition by key order by count desc, value) as rn \
-                   from issue_tags where issue_id = $1 and value <> '') ranked \
-                 where rn <= $2 order by key, count desc, value",
+                     (partition by key order by value = '', count desc, value) as rn \
+                   from issue_tags where issue_id = $1) ranked \
+                 where rn <= $2 order by key, value = '', count desc, value",
                 vec![issue_id.into(), top_n.into()],
             )
             .await?;
+        // The remainder ranks after every value: it names its key, and is not a value.
         let mut facets: Vec<(String, Vec<(String, i64)>)> = Vec::new();
         for row in rows {
-            match facets.last_mut() {
-                Some((key, values)) if *key == row.key => values.push((row.value, row.count)),
-                _ => facets.push((row.key, vec![(row.value, row.count)])),
+            if facets.last().is_none_or(|(key, _)| *key != row.key) {
+                facets.push((row.key, Vec::new()));
+            }
+            if let Some((_, values)) = facets.last_mut().filter(|_| !row.value.is_empty()) {
+                values.push((row.value, row.count));
             }
         }
         Ok(facets)
