@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::jobs::{self, Progress, Schedule};
-use crate::store::{IdleRows, ProjectLimits, Store, StoreError};
+use crate::store::{IdleKey, IdleRows, ProjectLimits, Store, StoreError};
 
 use super::pass::{age_cutoff, pace};
 use super::RetentionConfig;
@@ -18,7 +18,8 @@ pub const JOB: &str = "retention-idle";
 /// Time between passes (plus up to a fifth at random).
 const INTERVAL: Duration = Duration::from_secs(3600);
 
-/// Issues picked per read; each is visited in steps of at most the pass's batch of rows.
+/// Issues picked per read; their idle rows are read and retired in steps of at most the
+/// pass's batch of rows.
 const ISSUES_PER_READ: usize = 100;
 
 /// What one pass retired.
@@ -65,8 +66,9 @@ pub async fn retire_idle(
     Ok(retired)
 }
 
-/// Retires project `p`'s `rows` idle before `cutoff`, adding to `total` as steps commit.
-/// Returns false when `stop` asked to stop.
+/// Retires project `p`'s `rows` idle before `cutoff`, adding to `total` as steps commit:
+/// issue after issue, each read on from where the last read stopped, in steps of `batch`
+/// rows (one step may span several issues). Returns false when `stop` asked to stop.
 async fn retire_in(
     store: &Store,
     p: &ProjectLimits,
@@ -81,34 +83,51 @@ async fn retire_in(
         IdleRows::TagValues => "errata_tag_values_folded_total",
         IdleRows::Users => "errata_issue_users_forgotten_total",
     };
-    let mut after = 0;
-    loop {
-        if stop() {
-            return Ok(false);
+    let step = |keys: Vec<IdleKey>| async move {
+        if keys.is_empty() {
+            return Ok(0);
         }
+        let started = Instant::now();
+        let n = store.retire_idle(rows, keys, cutoff).await?;
+        pace(started).await;
+        metrics::counter!(metric).increment(n);
+        Ok::<u64, StoreError>(n)
+    };
+    let mut keys: Vec<IdleKey> = Vec::with_capacity(batch);
+    let mut after_issue = 0;
+    loop {
         let issues = store
-            .issues_with_idle(rows, p.project_id, cutoff, after, ISSUES_PER_READ)
+            .issues_with_idle(rows, p.project_id, cutoff, after_issue, ISSUES_PER_READ)
             .await?;
         let Some(&last) = issues.last() else {
-            return Ok(true);
+            break;
         };
-        loop {
-            let started = Instant::now();
-            let n = store
-                .retire_idle(rows, issues.clone(), cutoff, batch)
-                .await?;
-            pace(started).await;
-            *total += n;
-            metrics::counter!(metric).increment(n);
-            if n < batch as u64 {
-                break;
-            }
-            if stop() {
-                return Ok(false);
+        for issue in issues {
+            let mut after: Option<IdleKey> = None;
+            loop {
+                if stop() {
+                    *total += step(std::mem::take(&mut keys)).await?;
+                    return Ok(false);
+                }
+                let want = batch - keys.len();
+                let read = store
+                    .idle_keys(rows, issue, cutoff, after.as_ref(), want)
+                    .await?;
+                let more = read.len() == want;
+                after = read.last().cloned();
+                keys.extend(read);
+                if keys.len() == batch {
+                    *total += step(std::mem::replace(&mut keys, Vec::with_capacity(batch))).await?;
+                }
+                if !more {
+                    break;
+                }
             }
         }
-        after = last;
+        after_issue = last;
     }
+    *total += step(keys).await?;
+    Ok(true)
 }
 
 /// The [`JOB`] job over `store` under `config`'s ages and batch size.

@@ -141,8 +141,8 @@ pub use payload_dictionaries::PayloadInfo;
 pub use projects::{KeyInfo, Project, ProjectStats};
 pub use releases::{Deploy, Release, ReleaseStats, ReleaseSummary, ReleaseUpdate};
 pub use retention::{
-    CapCandidate, DatabaseSize, DiscardedGrouping, IdleRows, Limit, ProjectLimits, RetentionRun,
-    StoredContents,
+    CapCandidate, DatabaseSize, DiscardedGrouping, IdleKey, IdleRows, Limit, ProjectLimits,
+    RetentionRun, StoredContents,
 };
 pub use rules::FrequencyRule;
 pub use sso::SsoLogin;

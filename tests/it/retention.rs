@@ -51,6 +51,7 @@ both_engines!(
     idle_tag_values_fold_into_their_key,
     folding_while_events_arrive_keeps_key_totals_exact,
     idle_users_are_forgotten_and_count_again,
+    idle_rows_of_many_issues_go_in_steps_across_them,
     forgetting_while_events_arrive_keeps_user_counts_exact,
 );
 
@@ -412,6 +413,43 @@ async fn idle_users_are_forgotten_and_count_again(ctx: Ctx) -> Result<()> {
     ensure!(forget(later).await? == 0, "d's last day moved on");
     ensure!(forget(now + 92 * DAY_MS).await? == 2);
     ensure!(users_of(s, p).await? == 0);
+    Ok(())
+}
+
+async fn idle_rows_of_many_issues_go_in_steps_across_them(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = s.create_project("app").await?.id;
+    let now = T0 + 100 * DAY_MS;
+    // Three issues, five users and request ids each: the even ones idle, the odd ones kept,
+    // so that every read passes kept rows and steps of two rows span issues.
+    let mut events = Vec::new();
+    for label in ["x", "y", "z"] {
+        for i in 0..5 {
+            let at = if i % 2 == 0 { T0 + i } else { now - HOUR_MS };
+            let mut e = event(p, label, at, 10);
+            e.fields.user_key = Some(format!("id:{label}{i}"));
+            e.fields.tags = vec![("request".into(), format!("{label}{i}"))];
+            events.push(e);
+        }
+    }
+    insert(s, &events).await?;
+    let c = RetentionConfig {
+        days: 90,
+        batch_size: 2,
+        ..config()
+    };
+    let retired = retention::idle::retire_idle(s, &c, now, &|| false).await?;
+    ensure!(retired.users == 9 && retired.tag_values == 9, "{retired:?}");
+    let page = s.list_issues(&IssueQuery::new(p)).await?;
+    ensure!(page.issues.len() == 3);
+    for issue in page.issues {
+        ensure!(issue.user_count == 2, "{issue:?}");
+        let label = issue.title.split(' ').next().context("title")?.to_owned();
+        let facets = s.issue_tag_facets(issue.id, 10).await?;
+        let kept = vec![(format!("{label}1"), 1), (format!("{label}3"), 1)];
+        ensure!(facets.contains(&("request".to_owned(), kept)), "{facets:?}");
+    }
+    ensure!(retention::idle::retire_idle(s, &c, now, &|| false).await? == Default::default());
     Ok(())
 }
 

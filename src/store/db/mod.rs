@@ -316,6 +316,11 @@ pub(super) fn next_page<T>(rows: &mut Vec<T>, limit: i64) -> Option<&T> {
 /// `INSERT`-style `values ($1, $2), ($3, $4)…` for `rows` rows of `cols` columns, numbering
 /// from `$1`.
 pub(super) fn values_list(rows: usize, cols: usize) -> String {
+    values_list_from(1, rows, cols)
+}
+
+/// [`values_list`] numbering from `$first`.
+pub(super) fn values_list_from(first: usize, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -327,7 +332,7 @@ pub(super) fn values_list(rows: usize, cols: usize) -> String {
                 s.push_str(", ");
             }
             s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            s.push_str(&(first + r * cols + c).to_string());
         }
         s.push(')');
     }
@@ -434,6 +439,7 @@ mod tests {
     #[test]
     fn values_list_numbers_rows() {
         assert_eq!(values_list(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_list_from(3, 2, 1), "($3), ($4)");
         assert_eq!(placeholders(3, 2), "$3, $4");
     }
 

@@ -3,9 +3,12 @@
 //! old events; without this, the rows counting what those events carried would grow forever
 //! for a live issue, under any retention setting.
 //!
-//! Each step runs on the ingest writer like the other pruning steps ([`Prune::RetireIdle`]),
-//! a bounded number of rows; the reads that pick the issues run on the pool.
+//! As with pruning, the reads that pick the rows run on the pool, in key order from where the
+//! last one stopped (an issue's kept rows are read once per pass, however many steps its idle
+//! ones take), and each step ([`Prune::RetireIdle`]) retires the rows it is given, checking
+//! the cutoff again, in one short transaction on the ingest writer.
 
+use crate::store::db::{Arg, Executor};
 use crate::store::retention::prune::limit_arg;
 use crate::store::retention::Prune;
 use crate::store::{Store, StoreError};
@@ -19,6 +22,17 @@ pub enum IdleRows {
     TagValues,
     /// `issue_users` rows last seen before the cutoff's day, deleted, `user_count` lowered.
     Users,
+}
+
+row! {
+    /// The key of an idle row: `issue_tags`' `(issue_id, key, value)`, or `issue_users`'
+    /// `(issue_id, user_key)` with `key` the user key and `value` empty.
+    #[derive(Clone, PartialEq, Eq)]
+    pub struct IdleKey {
+        pub issue_id: i64,
+        pub key: String,
+        pub value: String,
+    }
 }
 
 impl IdleRows {
@@ -75,21 +89,61 @@ impl Store {
         .await
     }
 
-    /// One step (one short transaction on the ingest writer): retires at most `limit` of
-    /// these issues' `rows` idle before `idle_before_ms`. Returns how many it retired; 0 once
-    /// none is left.
+    /// Issue `issue_id`'s `rows` idle before `idle_before_ms` (epoch ms) whose key follows
+    /// `after` (within the issue; from its first row without), in key order, at most `limit`.
+    pub async fn idle_keys(
+        &self,
+        rows: IdleRows,
+        issue_id: i64,
+        idle_before_ms: i64,
+        after: Option<&IdleKey>,
+        limit: usize,
+    ) -> Result<Vec<IdleKey>, StoreError> {
+        // Numbered in order of first use (SQLite numbers `$N` as it meets them).
+        let mut args: Vec<Arg<'_>> = vec![issue_id.into()];
+        let (from, idle, after) = match rows {
+            IdleRows::TagValues => {
+                args.push(idle_before_ms.into());
+                let after = after.map_or("", |k| {
+                    args.extend([Arg::from(k.key.clone()), Arg::from(k.value.clone())]);
+                    "and (key, value) > ($3, $4)"
+                });
+                let idle = format!("last_seen_ms < $2 and {}", idle_tag_values::FOLDABLE);
+                ("issue_id, key, value from issue_tags t", idle, after)
+            }
+            IdleRows::Users => {
+                args.push(idle_users::cutoff_day(idle_before_ms).into());
+                let after = after.map_or("", |k| {
+                    args.push(Arg::from(k.key.clone()));
+                    "and user_key > $3"
+                });
+                (
+                    "issue_id, user_key as key, '' as value from issue_users",
+                    "last_seen_day < $2".to_owned(),
+                    after,
+                )
+            }
+        };
+        let sql = format!(
+            "select {from} where issue_id = $1 and {idle} {after} order by 2, 3 limit ${}",
+            args.len() + 1
+        );
+        args.push(limit_arg(limit));
+        self.db().fetch_all::<IdleKey>(&sql, args).await
+    }
+
+    /// One step (one short transaction on the ingest writer): retires these `rows` where
+    /// still idle before `idle_before_ms`. Returns how many it retired.
     pub async fn retire_idle(
         &self,
         rows: IdleRows,
-        issue_ids: Vec<i64>,
+        keys: Vec<IdleKey>,
         idle_before_ms: i64,
-        limit: usize,
     ) -> Result<u64, StoreError> {
         let step = Prune::RetireIdle {
             rows,
-            issue_ids,
+            keys,
             idle_before_ms,
-            limit,
         };
         Ok(self.prune(step).await?.rows)
     }
@@ -97,14 +151,13 @@ impl Store {
 
 /// [`Prune::RetireIdle`] in `tx`. Returns the rows retired.
 pub(super) async fn retire(
-    tx: &mut impl crate::store::db::Executor,
+    tx: &mut impl Executor,
     rows: IdleRows,
-    issue_ids: &[i64],
+    keys: &[IdleKey],
     idle_before_ms: i64,
-    limit: usize,
 ) -> Result<u64, StoreError> {
     match rows {
-        IdleRows::TagValues => idle_tag_values::fold(tx, issue_ids, idle_before_ms, limit).await,
-        IdleRows::Users => idle_users::forget(tx, issue_ids, idle_before_ms, limit).await,
+        IdleRows::TagValues => idle_tag_values::fold(tx, keys, idle_before_ms).await,
+        IdleRows::Users => idle_users::forget(tx, keys, idle_before_ms).await,
     }
 }

@@ -14,8 +14,8 @@
 //!
 //! The steps and the reads that pick their issues: `idle.rs`.
 
-use crate::store::db::{placeholders, Arg, Executor, IdRow};
-use crate::store::retention::prune::limit_arg;
+use super::idle::IdleKey;
+use crate::store::db::{values_list_from, Arg, Executor, IdRow};
 use crate::store::{Backend, StoreError};
 
 /// The rows of `issue_tags` (as `t`) that folding moves, once idle: not a remainder, not of
@@ -23,30 +23,33 @@ use crate::store::{Backend, StoreError};
 pub(super) const FOLDABLE: &str =
     "t.value <> '' and t.key not in ('level', 'release', 'environment')";
 
-/// Folds in `tx` at most `limit` values of these issues last seen before `idle_before_ms`
-/// (epoch ms): the rows picked in key order, their counts added to the remainders, the rows
-/// deleted. Returns the rows folded.
+/// Folds in `tx` these rows of `issue_tags`, where still last seen before `idle_before_ms`
+/// (epoch ms): their counts added to their keys' remainders, the rows deleted. Returns the
+/// rows folded.
 pub(super) async fn fold(
     tx: &mut impl Executor,
-    issue_ids: &[i64],
+    keys: &[IdleKey],
     idle_before_ms: i64,
-    limit: usize,
 ) -> Result<u64, StoreError> {
-    if issue_ids.is_empty() {
+    if keys.is_empty() {
         return Ok(0);
     }
-    // Numbered in order of first use, as the writer's SQLite statements must be.
+    // Numbered in order of first use, as the writer's SQLite statements must be: the cutoff,
+    // then the keys.
     let args = || {
         let mut args: Vec<Arg<'_>> = vec![idle_before_ms.into()];
-        args.extend(issue_ids.iter().map(|&id| Arg::from(id)));
-        args.push(limit_arg(limit));
+        for k in keys {
+            args.extend([
+                Arg::from(k.issue_id),
+                Arg::from(k.key.as_str()),
+                Arg::from(k.value.as_str()),
+            ]);
+        }
         args
     };
-    let picked = format!(
-        "select t.issue_id, t.key, t.value from issue_tags t where t.last_seen_ms < $1 \
-         and t.issue_id in ({}) and {FOLDABLE} order by t.issue_id, t.key, t.value limit ${}",
-        placeholders(2, issue_ids.len()),
-        issue_ids.len() + 2
+    let idle = format!(
+        "last_seen_ms < $1 and (issue_id, key, value) in (values {})",
+        values_list_from(2, keys.len(), 3)
     );
     let (least, greatest) = tx.backend().min_max();
     let add_to_remainder = format!(
@@ -56,33 +59,29 @@ pub(super) async fn fold(
          last_seen_ms = {greatest}(issue_tags.last_seen_ms, excluded.last_seen_ms)"
     );
     match tx.backend() {
-        // One writer: the rows picked twice in one transaction are the same rows.
+        // One writer: the rows read twice in one transaction are the same rows.
         Backend::Sqlite => {
             tx.execute(
                 &format!(
                     "insert into issue_tags (issue_id, key, value, count, first_seen_ms, \
                      last_seen_ms) select issue_id, key, '', sum(count), min(first_seen_ms), \
-                     max(last_seen_ms) from issue_tags where (issue_id, key, value) in \
-                     ({picked}) group by issue_id, key {add_to_remainder}"
+                     max(last_seen_ms) from issue_tags where {idle} group by issue_id, key \
+                     {add_to_remainder}"
                 ),
                 args(),
             )
             .await?;
-            tx.execute(
-                &format!("delete from issue_tags where (issue_id, key, value) in ({picked})"),
-                args(),
-            )
-            .await
+            tx.execute(&format!("delete from issue_tags where {idle}"), args())
+                .await
         }
-        // Concurrent roll-ups may raise a picked row's count and `last_seen_ms` meanwhile: the
-        // delete checks the cutoff again on the row it locks, and only what it deleted, with
-        // the counts it deleted, is added to the remainder.
+        // Concurrent roll-ups may raise a row's count and `last_seen_ms` meanwhile: the delete
+        // checks the cutoff on the row it locks, and only what it deleted, with the counts it
+        // deleted, is added to the remainder.
         Backend::Postgres => {
             let folded = tx
                 .fetch_one::<IdRow>(
                     &format!(
-                        "with gone as (delete from issue_tags where (issue_id, key, value) in \
-                         ({picked}) and last_seen_ms < $1 \
+                        "with gone as (delete from issue_tags where {idle} \
                          returning issue_id, key, count, first_seen_ms, last_seen_ms), \
                          added as (insert into issue_tags (issue_id, key, value, count, \
                          first_seen_ms, last_seen_ms) select issue_id, key, '', \

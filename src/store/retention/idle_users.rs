@@ -13,9 +13,9 @@
 
 use std::collections::BTreeMap;
 
+use super::idle::IdleKey;
 use crate::clock::DAY_MS;
-use crate::store::db::{placeholders, values_list, Arg, Executor};
-use crate::store::retention::prune::limit_arg;
+use crate::store::db::{placeholders, values_list, values_list_from, Arg, Executor};
 use crate::store::{Backend, StoreError};
 
 /// The day (since the epoch, UTC) before which a user last seen is idle, for a cutoff of
@@ -24,42 +24,42 @@ pub(super) fn cutoff_day(idle_before_ms: i64) -> i64 {
     idle_before_ms.div_euclid(DAY_MS)
 }
 
-/// Forgets in `tx` at most `limit` users of these issues last seen before `idle_before_ms`
-/// (epoch ms): their rows deleted in key order, each issue's `user_count` lowered by as many.
-/// Returns the users forgotten.
+/// Forgets in `tx` these users (`key` is the user key), where still last seen before
+/// `idle_before_ms` (epoch ms): their rows deleted, each issue's `user_count` lowered by as
+/// many. Returns the users forgotten.
 pub(super) async fn forget(
     tx: &mut impl Executor,
-    issue_ids: &[i64],
+    keys: &[IdleKey],
     idle_before_ms: i64,
-    limit: usize,
 ) -> Result<u64, StoreError> {
-    if issue_ids.is_empty() {
+    if keys.is_empty() {
         return Ok(0);
     }
-    let ids = || issue_ids.iter().map(|&id| Arg::from(id));
     if tx.backend() == Backend::Postgres {
         // The roll-up locks a batch's issues in id order, then upserts their users; taking the
         // issues first, in the same order, keeps this step from deadlocking against it.
+        let mut issues: Vec<i64> = keys.iter().map(|k| k.issue_id).collect();
+        issues.sort_unstable();
+        issues.dedup();
         let sql = format!(
             "select issue_id as id from issues where issue_id in ({}) order by issue_id \
              for no key update",
-            placeholders(1, issue_ids.len())
+            placeholders(1, issues.len())
         );
-        tx.fetch_ids(&sql, ids().collect()).await?;
+        tx.fetch_ids(&sql, issues.into_iter().map(Arg::from).collect())
+            .await?;
     }
     // Numbered in order of first use, as the writer's SQLite statements must be. The cutoff
-    // is checked again on the deleted row: on PostgreSQL a roll-up may have moved it on since.
+    // is checked on the deleted row: on PostgreSQL a roll-up may have moved it on since.
     let sql = format!(
-        "delete from issue_users where (issue_id, user_key) in (select issue_id, user_key \
-         from issue_users where last_seen_day < $1 and issue_id in ({}) \
-         order by issue_id, user_key limit ${}) and last_seen_day < $1 \
-         returning issue_id as id",
-        placeholders(2, issue_ids.len()),
-        issue_ids.len() + 2
+        "delete from issue_users where last_seen_day < $1 and (issue_id, user_key) in \
+         (values {}) returning issue_id as id",
+        values_list_from(2, keys.len(), 2)
     );
     let mut args: Vec<Arg<'_>> = vec![cutoff_day(idle_before_ms).into()];
-    args.extend(ids());
-    args.push(limit_arg(limit));
+    for k in keys {
+        args.extend([Arg::from(k.issue_id), Arg::from(k.key.as_str())]);
+    }
     let mut gone: BTreeMap<i64, i64> = BTreeMap::new();
     for issue_id in tx.fetch_ids(&sql, args).await? {
         *gone.entry(issue_id).or_default() += 1;

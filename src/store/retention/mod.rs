@@ -18,7 +18,7 @@ mod settings;
 mod status;
 
 pub use discard::DiscardedGrouping;
-pub use idle::IdleRows;
+pub use idle::{IdleKey, IdleRows};
 pub use prune::CapCandidate;
 pub(super) use prune::{Prune, Pruned};
 pub use settings::{Limit, ProjectLimits};

@@ -42,13 +42,12 @@ pub(in crate::store) enum Prune {
     Project { project_id: i64 },
     /// SQLite: returns up to `pages` free pages to the file system (`incremental_vacuum`).
     Vacuum { pages: i64 },
-    /// Retires at most `limit` of these issues' aggregate `rows` idle before
+    /// Retires these aggregate `rows` (`keys`, read on the pool) where still idle before
     /// `idle_before_ms` (`idle.rs`).
     RetireIdle {
         rows: super::IdleRows,
-        issue_ids: Vec<i64>,
+        keys: Vec<super::IdleKey>,
         idle_before_ms: i64,
-        limit: usize,
     },
 }
 
@@ -196,10 +195,9 @@ impl Prune {
             }
             Prune::RetireIdle {
                 rows,
-                issue_ids,
+                keys,
                 idle_before_ms,
-                limit,
-            } => super::idle::retire(tx, *rows, issue_ids, *idle_before_ms, *limit).await,
+            } => super::idle::retire(tx, *rows, keys, *idle_before_ms).await,
         }
     }
 }
