@@ -49,10 +49,9 @@ both_engines!(
     pending_aggregates_are_never_pruned,
     one_cap_step_covers_many_issues_and_resumes_a_large_one,
     idle_tag_values_fold_into_their_key,
-    folding_while_events_arrive_keeps_key_totals_exact,
+    retiring_while_events_arrive_keeps_totals_exact,
     idle_users_are_forgotten_and_count_again,
     idle_rows_of_many_issues_go_in_steps_across_them,
-    forgetting_while_events_arrive_keeps_user_counts_exact,
 );
 
 /// An event of `project` grouped under `label`, received at `received_ms`, with a payload of
@@ -284,14 +283,16 @@ async fn idle_tag_values_fold_into_their_key(ctx: Ctx) -> Result<()> {
     Ok(())
 }
 
-/// An event of issue "live" received at `received_ms` whose one tag is `request`.
+/// An event of issue "live" received at `received_ms` whose one tag is `request`, from user
+/// `id:{request}`.
 fn with_request(project: i64, received_ms: i64, request: String) -> NewEvent {
     let mut e = event(project, "live", received_ms, 10);
+    e.fields.user_key = Some(format!("id:{request}"));
     e.fields.tags = vec![("request".into(), request)];
     e
 }
 
-async fn folding_while_events_arrive_keeps_key_totals_exact(ctx: Ctx) -> Result<()> {
+async fn retiring_while_events_arrive_keeps_totals_exact(ctx: Ctx) -> Result<()> {
     let s = &ctx.store;
     let p = s.create_project("app").await?.id;
     let now = T0 + 100 * DAY_MS;
@@ -299,8 +300,9 @@ async fn folding_while_events_arrive_keeps_key_totals_exact(ctx: Ctx) -> Result<
         .map(|i| with_request(p, T0 + i, format!("v{}", i % 40)))
         .collect();
     let issue = s.insert_events(&old).await?[0].issue_id;
-    // While folding runs, the same values keep arriving: the even ones in old events, the odd
-    // ones in new events, which take their rows out of reach (or start them again).
+    // While retiring runs, the same values and users keep arriving: the even ones in old
+    // events, the odd ones in new events, which take their rows out of reach (or start them
+    // again).
     let arrivals = {
         let s = s.clone();
         tokio::spawn(async move {
@@ -326,17 +328,26 @@ async fn folding_while_events_arrive_keeps_key_totals_exact(ctx: Ctx) -> Result<
         batch_size: 3,
         ..config()
     };
-    let mut folded = 0;
-    let fold = async || {
+    let (mut folded, mut forgot) = (0, 0);
+    loop {
+        let finished = arrivals.is_finished();
         let retired = retention::idle::retire_idle(s, &c, now, &|| false).await?;
-        anyhow::Ok(retired.tag_values)
-    };
-    while !arrivals.is_finished() {
-        folded += fold().await?;
+        folded += retired.tag_values;
+        forgot += retired.users;
+        if finished {
+            break;
+        }
     }
     let arrived = arrivals.await??;
-    folded += fold().await?;
     ensure!(folded >= 20, "at least the even values folded: {folded}");
+    ensure!(
+        forgot >= 20,
+        "at least the even users were forgotten: {forgot}"
+    );
+    ensure!(
+        users_of(s, p).await? == 20,
+        "exactly the odd users, seen lately, are counted"
+    );
     let totals = s.issue_tag_key_totals(issue).await?;
     let events = 200 + i64::try_from(arrived)?;
     ensure!(
@@ -450,61 +461,6 @@ async fn idle_rows_of_many_issues_go_in_steps_across_them(ctx: Ctx) -> Result<()
         ensure!(facets.contains(&("request".to_owned(), kept)), "{facets:?}");
     }
     ensure!(retention::idle::retire_idle(s, &c, now, &|| false).await? == Default::default());
-    Ok(())
-}
-
-async fn forgetting_while_events_arrive_keeps_user_counts_exact(ctx: Ctx) -> Result<()> {
-    let s = &ctx.store;
-    let p = s.create_project("app").await?.id;
-    let now = T0 + 100 * DAY_MS;
-    let old: Vec<NewEvent> = (0..200)
-        .map(|i| from_user(p, T0 + i, &format!("u{}", i % 40)))
-        .collect();
-    s.insert_events(&old).await?;
-    // While forgetting runs, the same users keep arriving: the even ones in old events, the
-    // odd ones in new events, which take their rows out of reach (or count them again).
-    let arrivals = {
-        let s = s.clone();
-        tokio::spawn(async move {
-            for round in 0..40 {
-                let batch: Vec<NewEvent> = (0..10)
-                    .map(|i| {
-                        let at = if i % 2 == 0 {
-                            T0 + 1000 + round
-                        } else {
-                            now - HOUR_MS
-                        };
-                        from_user(p, at, &format!("u{}", (round * 10 + i) % 40))
-                    })
-                    .collect();
-                s.insert_events(&batch).await?;
-            }
-            anyhow::Ok(())
-        })
-    };
-    let c = RetentionConfig {
-        days: 90,
-        batch_size: 3,
-        ..config()
-    };
-    let mut forgot = 0;
-    let forget = async || {
-        let retired = retention::idle::retire_idle(s, &c, now, &|| false).await?;
-        anyhow::Ok(retired.users)
-    };
-    while !arrivals.is_finished() {
-        forgot += forget().await?;
-    }
-    arrivals.await??;
-    forgot += forget().await?;
-    ensure!(
-        forgot >= 20,
-        "at least the even users were forgotten: {forgot}"
-    );
-    ensure!(
-        users_of(s, p).await? == 20,
-        "exactly the odd users, seen lately, are counted"
-    );
     Ok(())
 }
 

@@ -156,6 +156,9 @@ pub(super) async fn retire(
     keys: &[IdleKey],
     idle_before_ms: i64,
 ) -> Result<u64, StoreError> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
     match rows {
         IdleRows::TagValues => idle_tag_values::fold(tx, keys, idle_before_ms).await,
         IdleRows::Users => idle_users::forget(tx, keys, idle_before_ms).await,

@@ -25,15 +25,12 @@ pub(super) const FOLDABLE: &str =
 
 /// Folds in `tx` these rows of `issue_tags`, where still last seen before `idle_before_ms`
 /// (epoch ms): their counts added to their keys' remainders, the rows deleted. Returns the
-/// rows folded.
+/// rows folded. `keys` is not empty (`idle::retire` sees to it).
 pub(super) async fn fold(
     tx: &mut impl Executor,
     keys: &[IdleKey],
     idle_before_ms: i64,
 ) -> Result<u64, StoreError> {
-    if keys.is_empty() {
-        return Ok(0);
-    }
     // Numbered in order of first use, as the writer's SQLite statements must be: the cutoff,
     // then the keys.
     let args = || {

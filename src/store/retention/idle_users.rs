@@ -26,15 +26,12 @@ pub(super) fn cutoff_day(idle_before_ms: i64) -> i64 {
 
 /// Forgets in `tx` these users (`key` is the user key), where still last seen before
 /// `idle_before_ms` (epoch ms): their rows deleted, each issue's `user_count` lowered by as
-/// many. Returns the users forgotten.
+/// many. Returns the users forgotten. `keys` is not empty (`idle::retire` sees to it).
 pub(super) async fn forget(
     tx: &mut impl Executor,
     keys: &[IdleKey],
     idle_before_ms: i64,
 ) -> Result<u64, StoreError> {
-    if keys.is_empty() {
-        return Ok(0);
-    }
     if tx.backend() == Backend::Postgres {
         // The roll-up locks a batch's issues in id order, then upserts their users; taking the
         // issues first, in the same order, keeps this step from deadlocking against it.
