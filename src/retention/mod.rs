@@ -29,7 +29,6 @@ pub mod idle;
 pub mod pass;
 pub mod policies;
 pub mod quota;
-
 pub mod vacuum;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,9 +4,9 @@
 //!
 //! Totals survive: nothing here touches an issue's counters, first/last seen, hourly counts,
 //! tag counts or users; they keep counting every event ever received (idle tag values and
-//! users are retired apart: `idle.rs`). Events whose aggregates
-//! are still pending (`pending_aggregates`, deferred under load) are never pruned: the
-//! roll-up would find them gone and count nothing.
+//! users are retired apart: `idle.rs`). Events whose aggregates are still pending
+//! (`pending_aggregates`, deferred under load) are never pruned: the roll-up would find them
+//! gone and count nothing.
 
 use crate::store::db::{placeholders, Arg, Executor, IdRow};
 use crate::store::issues::delete_issue_rows;
