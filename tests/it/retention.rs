@@ -99,6 +99,16 @@ async fn pass(
     Ok(run_pass(s, c, now, Mode::Exact, &|| false).await?)
 }
 
+/// One pass of the idle job at `now` under an age of 90 days, in steps of `batch` rows.
+async fn retire(s: &Store, batch: usize, now: i64) -> Result<retention::idle::Retired> {
+    let c = RetentionConfig {
+        days: 90,
+        batch_size: batch,
+        ..config()
+    };
+    Ok(retention::idle::retire_idle(s, &c, now, &|| false).await?)
+}
+
 /// Everything an issue shows that must survive pruning, by title.
 async fn totals(s: &Store, project: i64) -> Result<Vec<Value>> {
     let page = s
@@ -224,19 +234,7 @@ async fn idle_tag_values_fold_into_their_key(ctx: Ctx) -> Result<()> {
     let totals = s.issue_tag_key_totals(issue).await?;
     ensure!(totals.get("request") == Some(&4), "{totals:?}");
     // Steps of two rows: the three idle values take two.
-    let c = RetentionConfig {
-        days: 90,
-        batch_size: 2,
-        ..config()
-    };
-    let c = &c;
-    let fold = |at: i64| async move {
-        anyhow::Ok(
-            retention::idle::retire_idle(s, c, at, &|| false)
-                .await?
-                .tag_values,
-        )
-    };
+    let fold = |at: i64| async move { anyhow::Ok(retire(s, 2, at).await?.tag_values) };
     ensure!(fold(now).await? == 3, "a, b and c fold");
     let values = |key: &'static str| async move {
         let facets = s.issue_tag_facets(issue, 10).await?;
@@ -323,15 +321,10 @@ async fn retiring_while_events_arrive_keeps_totals_exact(ctx: Ctx) -> Result<()>
             anyhow::Ok(arrived)
         })
     };
-    let c = RetentionConfig {
-        days: 90,
-        batch_size: 3,
-        ..config()
-    };
     let (mut folded, mut forgot) = (0, 0);
     loop {
         let finished = arrivals.is_finished();
-        let retired = retention::idle::retire_idle(s, &c, now, &|| false).await?;
+        let retired = retire(s, 3, now).await?;
         folded += retired.tag_values;
         forgot += retired.users;
         if finished {
@@ -394,19 +387,7 @@ async fn idle_users_are_forgotten_and_count_again(ctx: Ctx) -> Result<()> {
     ];
     insert(s, &events).await?;
     ensure!(users_of(s, p).await? == 4);
-    let c = RetentionConfig {
-        days: 90,
-        batch_size: 2,
-        ..config()
-    };
-    let c = &c;
-    let forget = |at: i64| async move {
-        anyhow::Ok(
-            retention::idle::retire_idle(s, c, at, &|| false)
-                .await?
-                .users,
-        )
-    };
+    let forget = |at: i64| async move { anyhow::Ok(retire(s, 2, at).await?.users) };
     ensure!(
         forget(now).await? == 3,
         "a, b and c are forgotten, in two steps"
@@ -444,12 +425,7 @@ async fn idle_rows_of_many_issues_go_in_steps_across_them(ctx: Ctx) -> Result<()
         }
     }
     insert(s, &events).await?;
-    let c = RetentionConfig {
-        days: 90,
-        batch_size: 2,
-        ..config()
-    };
-    let retired = retention::idle::retire_idle(s, &c, now, &|| false).await?;
+    let retired = retire(s, 2, now).await?;
     ensure!(retired.users == 9 && retired.tag_values == 9, "{retired:?}");
     let page = s.list_issues(&IssueQuery::new(p)).await?;
     ensure!(page.issues.len() == 3);
@@ -460,7 +436,7 @@ async fn idle_rows_of_many_issues_go_in_steps_across_them(ctx: Ctx) -> Result<()
         let kept = vec![(format!("{label}1"), 1), (format!("{label}3"), 1)];
         ensure!(facets.contains(&("request".to_owned(), kept)), "{facets:?}");
     }
-    ensure!(retention::idle::retire_idle(s, &c, now, &|| false).await? == Default::default());
+    ensure!(retire(s, 2, now).await? == Default::default());
     Ok(())
 }
 

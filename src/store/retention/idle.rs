@@ -36,22 +36,27 @@ row! {
 }
 
 impl IdleRows {
-    /// The condition on issue `i` that it holds such a row idle at `$4`, and `$4`'s value for
-    /// a cutoff of `idle_before_ms`.
-    fn held(self, idle_before_ms: i64) -> (String, i64) {
+    /// The rows' table, as `t`.
+    fn table(self) -> &'static str {
+        match self {
+            IdleRows::TagValues => "issue_tags t",
+            IdleRows::Users => "issue_users t",
+        }
+    }
+
+    /// The condition on row `t` that it is idle at the placeholder `cutoff`, and that
+    /// placeholder's value for a cutoff of `idle_before_ms` (epoch ms; users count in days).
+    fn idle(self, cutoff: &str, idle_before_ms: i64) -> (String, i64) {
         match self {
             IdleRows::TagValues => (
                 format!(
-                    "exists (select 1 from issue_tags t where t.issue_id = i.issue_id \
-                     and t.last_seen_ms < $4 and {})",
+                    "t.last_seen_ms < {cutoff} and {}",
                     idle_tag_values::FOLDABLE
                 ),
                 idle_before_ms,
             ),
             IdleRows::Users => (
-                "exists (select 1 from issue_users u where u.issue_id = i.issue_id \
-                 and u.last_seen_day < $4)"
-                    .to_owned(),
+                format!("t.last_seen_day < {cutoff}"),
                 idle_users::cutoff_day(idle_before_ms),
             ),
         }
@@ -69,12 +74,13 @@ impl Store {
         after_issue: i64,
         limit: usize,
     ) -> Result<Vec<i64>, StoreError> {
-        let (held, cutoff) = rows.held(idle_before_ms);
+        let (idle, cutoff) = rows.idle("$4", idle_before_ms);
         // An issue first seen after the cutoff cannot hold a row last seen before it.
         let sql = format!(
             "select i.issue_id as id from issues i where i.project_id = $1 \
-             and i.issue_id > $2 and i.first_seen_ms < $3 and {held} \
-             order by i.issue_id limit $5"
+             and i.issue_id > $2 and i.first_seen_ms < $3 and exists (select 1 from {} \
+             where t.issue_id = i.issue_id and {idle}) order by i.issue_id limit $5",
+            rows.table()
         );
         self.pks(
             &sql,
@@ -100,32 +106,28 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<IdleKey>, StoreError> {
         // Numbered in order of first use (SQLite numbers `$N` as it meets them).
-        let mut args: Vec<Arg<'_>> = vec![issue_id.into()];
-        let (from, idle, after) = match rows {
-            IdleRows::TagValues => {
-                args.push(idle_before_ms.into());
-                let after = after.map_or("", |k| {
+        let (idle, cutoff) = rows.idle("$2", idle_before_ms);
+        let mut args: Vec<Arg<'_>> = vec![issue_id.into(), cutoff.into()];
+        let (columns, after) = match rows {
+            IdleRows::TagValues => (
+                "t.issue_id, t.key, t.value",
+                after.map_or("", |k| {
                     args.extend([Arg::from(k.key.clone()), Arg::from(k.value.clone())]);
-                    "and (key, value) > ($3, $4)"
-                });
-                let idle = format!("last_seen_ms < $2 and {}", idle_tag_values::FOLDABLE);
-                ("issue_id, key, value from issue_tags t", idle, after)
-            }
-            IdleRows::Users => {
-                args.push(idle_users::cutoff_day(idle_before_ms).into());
-                let after = after.map_or("", |k| {
+                    "and (t.key, t.value) > ($3, $4)"
+                }),
+            ),
+            IdleRows::Users => (
+                "t.issue_id, t.user_key as key, '' as value",
+                after.map_or("", |k| {
                     args.push(Arg::from(k.key.clone()));
-                    "and user_key > $3"
-                });
-                (
-                    "issue_id, user_key as key, '' as value from issue_users",
-                    "last_seen_day < $2".to_owned(),
-                    after,
-                )
-            }
+                    "and t.user_key > $3"
+                }),
+            ),
         };
         let sql = format!(
-            "select {from} where issue_id = $1 and {idle} {after} order by 2, 3 limit ${}",
+            "select {columns} from {} where t.issue_id = $1 and {idle} {after} \
+             order by 2, 3 limit ${}",
+            rows.table(),
             args.len() + 1
         );
         args.push(limit_arg(limit));
