@@ -61,7 +61,8 @@ pub enum StatusDetails {
     IgnoreUsers {
         /// Users asked for.
         users: i64,
-        /// The user count that ends the ignore.
+        /// The user count that ends the ignore; retention lowers it by each user it forgets
+        /// (`store/retention/idle_users.rs`), as it lowers the count.
         until_users: i64,
     },
     /// Ignored until `until_ms` (epoch ms), `minutes` after it was ignored.

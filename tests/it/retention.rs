@@ -11,8 +11,9 @@ use errata_server::normalize::EventFields;
 use errata_server::protocol::{EventId, Level};
 use errata_server::retention::{self, run_pass, Mode, RetentionConfig};
 use errata_server::store::{
-    encode_payload, Aggregates, IssueQuery, IssueSort, Limit, NewEvent, Store,
+    encode_payload, Aggregates, IssueQuery, IssueSort, IssueStatus, Limit, NewEvent, Store,
 };
+use errata_server::triage::{Actor, Condition, StatusDetails};
 use serde_json::{json, Value};
 
 use crate::store::{grouping, Ctx};
@@ -51,6 +52,7 @@ both_engines!(
     idle_tag_values_fold_into_their_key,
     retiring_while_events_arrive_keeps_totals_exact,
     idle_users_are_forgotten_and_count_again,
+    forgotten_users_lower_an_ignores_target,
     idle_rows_of_many_issues_go_in_steps_across_them,
 );
 
@@ -405,6 +407,41 @@ async fn idle_users_are_forgotten_and_count_again(ctx: Ctx) -> Result<()> {
     ensure!(forget(later).await? == 0, "d's last day moved on");
     ensure!(forget(now + 92 * DAY_MS).await? == 2);
     ensure!(users_of(s, p).await? == 0);
+    Ok(())
+}
+
+async fn forgotten_users_lower_an_ignores_target(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = s.create_project("app").await?.id;
+    let now = T0 + 100 * DAY_MS;
+    let events = [
+        from_user(p, T0, "a"),
+        from_user(p, T0 + 1, "b"),
+        from_user(p, now - DAY_MS, "c"),
+    ];
+    let issue = insert(s, &events).await?[0];
+    let until_two_more = Some(Condition::IgnoreUsers(2));
+    let tests = Actor::token(0, "tests");
+    s.change_status(issue, IssueStatus::Ignored, until_two_more, &tests, now)
+        .await?;
+    ensure!(retire(s, 10, now).await?.users == 2);
+    let details = s.issue(issue).await?.status_details;
+    ensure!(
+        details
+            == Some(StatusDetails::IgnoreUsers {
+                users: 2,
+                until_users: 3
+            }),
+        "the target drops with the count: {details:?}"
+    );
+    insert(s, &[from_user(p, now, "d")]).await?;
+    ensure!(s.issue(issue).await?.status == IssueStatus::Ignored);
+    insert(s, &[from_user(p, now, "e")]).await?;
+    let reopened = s.issue(issue).await?;
+    ensure!(
+        reopened.status == IssueStatus::Unresolved,
+        "two users after the ignore end it: {reopened:?}"
+    );
     Ok(())
 }
 

@@ -9,14 +9,26 @@
 //! again later counts again). The roll-up records the day of each user's newest event
 //! (`last_seen_day`, days since the epoch, moved on at most once a day:
 //! `batch/aggregate.rs`), so a user is forgotten up to a day after its last event's age.
-//! Projects that keep events forever forget nobody.
+//! Projects that keep events forever forget nobody. An "ignore until N more users" condition
+//! recorded the count that ends it when it was set; forgetting lowers that target by as many
+//! as it lowers `user_count`, so that the users still to come stay N.
 
 use std::collections::BTreeMap;
 
 use super::idle::IdleKey;
 use crate::clock::DAY_MS;
 use crate::store::db::{placeholders, values_list, values_list_from, Arg, Executor};
+use crate::store::issues::parse_details;
 use crate::store::{Backend, StoreError};
+use crate::triage::StatusDetails;
+
+row! {
+    /// An ignored issue's stored condition.
+    struct IgnoredRow {
+        issue_id: i64,
+        status_details: Option<String>,
+    }
+}
 
 /// The day (since the epoch, UTC) before which a user last seen is idle, for a cutoff of
 /// `idle_before_ms` (epoch ms): the cutoff's own day is kept whole.
@@ -26,7 +38,7 @@ pub(super) fn cutoff_day(idle_before_ms: i64) -> i64 {
 
 /// Forgets in `tx` these users (`key` is the user key), where still last seen before
 /// `idle_before_ms` (epoch ms): their rows deleted, each issue's `user_count` lowered by as
-/// many. Returns the users forgotten. `keys` is not empty (`idle::retire` sees to it).
+/// many, and an ignore's target with it ([`lower_ignore_targets`]). Returns the users forgotten. `keys` is not empty (`idle::retire` sees to it).
 pub(super) async fn forget(
     tx: &mut impl Executor,
     keys: &[IdleKey],
@@ -75,5 +87,42 @@ pub(super) async fn forget(
         .flat_map(|(&issue_id, &n)| [Arg::from(issue_id), Arg::from(n)])
         .collect();
     tx.execute(&sql, args).await?;
+    lower_ignore_targets(tx, &gone).await?;
     Ok(gone.values().map(|&n| n.unsigned_abs()).sum())
+}
+
+/// Lowers the target of each "ignore until N more users" among these issues (issue id → users
+/// forgotten) by the users it forgot: the condition ends once `user_count` reaches the target,
+/// and `user_count` has just dropped by as many. Without this an ignore outliving the age would
+/// wait for as many more users as were forgotten meanwhile.
+async fn lower_ignore_targets(
+    tx: &mut impl Executor,
+    gone: &BTreeMap<i64, i64>,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "select issue_id, status_details from issues where status = 'ignored' \
+         and issue_id in ({})",
+        placeholders(1, gone.len())
+    );
+    let ignored: Vec<IgnoredRow> = tx
+        .fetch_all(&sql, gone.keys().map(|&id| Arg::from(id)).collect())
+        .await?;
+    for row in ignored {
+        let details = parse_details(row.issue_id, row.status_details.as_deref());
+        let (Some(StatusDetails::IgnoreUsers { users, until_users }), Some(&n)) =
+            (details, gone.get(&row.issue_id))
+        else {
+            continue;
+        };
+        let lowered = StatusDetails::IgnoreUsers {
+            users,
+            until_users: until_users - n,
+        };
+        tx.execute(
+            "update issues set status_details = $1 where issue_id = $2",
+            vec![lowered.to_stored().into(), row.issue_id.into()],
+        )
+        .await?;
+    }
+    Ok(())
 }
