@@ -31,6 +31,7 @@ conformance!(
     release_conditions_reopen_only_for_newer_releases,
     ignore_conditions_end_when_met,
     merge_and_unmerge_move_events_and_counts,
+    unmerge_takes_folded_values_from_their_keys_remainder,
     assignment_comments_and_their_notifications,
 );
 
@@ -390,6 +391,51 @@ async fn merge_and_unmerge_move_events_and_counts(ctx: Ctx) -> Result<()> {
     let retired = errata_server::retention::idle::retire_idle(s, &config, now, &|| false).await?;
     ensure!(retired.users == 0, "{retired:?}");
     ensure!(s.issue(split).await?.user_count == 2 && s.issue(ia).await?.user_count == 1);
+    Ok(())
+}
+
+/// An event of issue `label` of `project` at `offset_ms` tagged `browser:{browser}`.
+fn with_browser(project: i64, label: &str, offset_ms: i64, browser: &str) -> NewEvent {
+    let mut e = event(project, label, offset_ms);
+    e.fields.tags = vec![("browser".into(), browser.into())];
+    e.payload = errata_server::store::encode_payload(
+        &json!({"message": label, "tags": [["browser", browser]]}),
+    );
+    e
+}
+
+async fn unmerge_takes_folded_values_from_their_keys_remainder(ctx: Ctx) -> Result<()> {
+    let s = &ctx.store;
+    let p = project(s).await?;
+    // Three browsers of "a", two events of "b" with a fourth, merged into one issue.
+    let a: Vec<NewEvent> = ["firefox", "safari", "edge"]
+        .iter()
+        .map(|b| with_browser(p, "a", 0, b))
+        .collect();
+    let b: Vec<NewEvent> = (0..2).map(|i| with_browser(p, "b", i, "chrome")).collect();
+    s.insert_events(&a).await?;
+    s.insert_events(&b).await?;
+    let (ia, ib) = (issue_of(s, &a[0]).await?, issue_of(s, &b[0]).await?);
+    let merged = s.merge_issues(p, &[ia, ib], &admin(), T0).await?;
+    // Thirty-one days on, every value is idle and folds before its events are pruned (the
+    // idle job and the pruning pass run apart).
+    let config = errata_server::retention::RetentionConfig {
+        days: 30,
+        ..Default::default()
+    };
+    let now = T0 + 31 * 24 * HOUR_MS;
+    let retired = errata_server::retention::idle::retire_idle(s, &config, now, &|| false).await?;
+    ensure!(retired.tag_values == 4, "{retired:?}");
+    ensure!(s.issue_tag_key_totals(merged).await?.get("browser") == Some(&5));
+    let split = s
+        .unmerge_hashes(merged, &[crate::store::grouping("b").hash], &admin(), now)
+        .await?;
+    let old = s.issue_tag_key_totals(merged).await?;
+    let new = s.issue_tag_key_totals(split).await?;
+    ensure!(
+        old.get("browser") == Some(&3) && new.get("browser") == Some(&2),
+        "the old issue keeps its own events' total: {old:?}, the new one {new:?}"
+    );
     Ok(())
 }
 

@@ -688,16 +688,27 @@ async fn move_issue(tx: &mut Tx, source: i64, target: i64) -> Result<(), StoreEr
 }
 
 /// Takes what moved out of the old issue's counters (see the module docs on pruned events).
+/// A moved value that retention folded into its key's remainder (its row gone, its events
+/// not yet pruned: `store/retention/idle_tag_values.rs`) is taken from the remainder, so the
+/// key's total stays the old issue's events.
 async fn subtract_from_old(tx: &mut Tx, old: &MergeState, moved: &Moved) -> Result<(), StoreError> {
     let issue_id = old.issue_id;
     let tags: Vec<_> = moved.tags.iter().collect();
     for chunk in chunks(&tags) {
+        // Several folded values of a key meet in one remainder row: summed first, since an
+        // `update … from` changes a row once however many rows of `from` match it.
         let sql = format!(
-            "with v (key, value, n) as (values {}) update issue_tags set \
-             count = issue_tags.count - v.n from v where issue_tags.issue_id = ${} \
-             and issue_tags.key = v.key and issue_tags.value = v.value",
+            "with v (key, value, n) as (values {}), \
+             w (key, value, n) as (select v.key, case when exists (select 1 from issue_tags t \
+             where t.issue_id = ${at} and t.key = v.key and t.value = v.value) then v.value \
+             else '' end, v.n from v), \
+             s (key, value, n) as (select key, value, cast(sum(n) as bigint) from w \
+             group by key, value) \
+             update issue_tags set count = issue_tags.count - s.n from s \
+             where issue_tags.issue_id = ${at} and issue_tags.key = s.key \
+             and issue_tags.value = s.value",
             values_list(chunk.len(), 3),
-            chunk.len() * 3 + 1
+            at = chunk.len() * 3 + 1
         );
         let mut args: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 3 + 1);
         for ((k, v), (n, _, _)) in chunk {
