@@ -414,11 +414,11 @@ async fn forgotten_users_lower_an_ignores_target(ctx: Ctx) -> Result<()> {
     let s = &ctx.store;
     let p = s.create_project("app").await?.id;
     let now = T0 + 100 * DAY_MS;
-    let events = [
-        from_user(p, T0, "a"),
-        from_user(p, T0 + 1, "b"),
-        from_user(p, now - DAY_MS, "c"),
-    ];
+    // Two users idle for 100 days, one seen yesterday.
+    let events: Vec<NewEvent> = [(T0, "a"), (T0 + 1, "b"), (now - DAY_MS, "c")]
+        .into_iter()
+        .map(|(at, user)| from_user(p, at, user))
+        .collect();
     let issue = insert(s, &events).await?[0];
     let until_two_more = Some(Condition::IgnoreUsers(2));
     let tests = Actor::token(0, "tests");

@@ -276,14 +276,8 @@ async fn ignore_conditions_end_when_met(ctx: Ctx) -> Result<()> {
 async fn merge_and_unmerge_move_events_and_counts(ctx: Ctx) -> Result<()> {
     let s = &ctx.store;
     let p = project(s).await?;
-    // Tags are in the payload too, as ingestion stores them: unmerge reads them there.
     let tagged = |label: &str, at: i64, user: &str, browser: &str| {
-        let mut e = with_user(event(p, label, at), user);
-        e.fields.tags = vec![("browser".into(), browser.into())];
-        e.payload = errata_server::store::encode_payload(
-            &json!({"message": label, "tags": [["browser", browser]]}),
-        );
-        e
+        with_user(with_browser(p, label, at, browser), user)
     };
     let a: Vec<NewEvent> = (0..3)
         .map(|i| tagged("a", i * 1_000, "u1", "firefox"))
@@ -394,7 +388,8 @@ async fn merge_and_unmerge_move_events_and_counts(ctx: Ctx) -> Result<()> {
     Ok(())
 }
 
-/// An event of issue `label` of `project` at `offset_ms` tagged `browser:{browser}`.
+/// An event of issue `label` of `project` at `offset_ms` tagged `browser:{browser}`, in its
+/// payload too, as ingestion stores it: unmerge reads the tags there.
 fn with_browser(project: i64, label: &str, offset_ms: i64, browser: &str) -> NewEvent {
     let mut e = event(project, label, offset_ms);
     e.fields.tags = vec![("browser".into(), browser.into())];
@@ -407,7 +402,8 @@ fn with_browser(project: i64, label: &str, offset_ms: i64, browser: &str) -> New
 async fn unmerge_takes_folded_values_from_their_keys_remainder(ctx: Ctx) -> Result<()> {
     let s = &ctx.store;
     let p = project(s).await?;
-    // Three browsers of "a", two events of "b" with a fourth, merged into one issue.
+    // Issue "a": three events, each with its own browser; issue "b": two with a fourth one.
+    // Merged into one.
     let a: Vec<NewEvent> = ["firefox", "safari", "edge"]
         .iter()
         .map(|b| with_browser(p, "a", 0, b))

@@ -38,7 +38,8 @@ pub(super) fn cutoff_day(idle_before_ms: i64) -> i64 {
 
 /// Forgets in `tx` these users (`key` is the user key), where still last seen before
 /// `idle_before_ms` (epoch ms): their rows deleted, each issue's `user_count` lowered by as
-/// many, and an ignore's target with it ([`lower_ignore_targets`]). Returns the users forgotten. `keys` is not empty (`idle::retire` sees to it).
+/// many, and an ignore's target with it ([`lower_ignore_targets`]). Returns the users
+/// forgotten. `keys` is not empty (`idle::retire` sees to it).
 pub(super) async fn forget(
     tx: &mut impl Executor,
     keys: &[IdleKey],
